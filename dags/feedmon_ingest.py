@@ -1,0 +1,101 @@
+"""
+### feedmon_ingest
+
+Fetches every feed in the feeds file (`FEEDMON_FEEDS`, default `include/feeds.yaml`), then parses,
+cleans, deduplicates (exact and cross-outlet), tags conflict regions, and replaces the day's snapshot
+`<FEEDMON_DATA_DIR>/snapshots/date=D/articles.parquet`. Each run also writes one feed-health row per
+feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
+
+* **Day written**: the run's logical date (UTC); runs triggered from the UI/REST API without one
+  write the day of their `run_after`. Reruns replace, never double.
+* **Fetch** is mapped over host-grouped batches, so the grid shows which group failed.
+* **Fails** only when the share of failed feeds passes `FEEDMON_MAX_FAILED_SHARE` (default 0.5);
+  one broken feed is a row in feed health, not a failed run.
+* Schedule: `FEEDMON_SCHEDULE` (cron, default every 30 minutes). Owner: feedmon maintainers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from feedmon.airflow_tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
+from feedmon.config import schedule_from_env
+
+
+@dag(
+    dag_id="feedmon_ingest",
+    schedule=schedule_from_env(),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=25),
+    default_args=DEFAULT_ARGS,
+    tags=["feedmon", "ingest", "news"],
+    doc_md=__doc__,
+)
+def feedmon_ingest() -> None:
+    @task
+    def plan_batches() -> list[dict]:
+        from feedmon import pipeline
+
+        batches = pipeline.plan(run_context(get_current_context()))
+        return [{"batch": i, "feed_ids": ids} for i, ids in enumerate(batches)]
+
+    @task(retries=1)
+    def fetch(batch: dict) -> dict:
+        from feedmon import pipeline
+
+        return pipeline.fetch(run_context(get_current_context()), batch["feed_ids"], batch["batch"])
+
+    @task
+    def parse(fetched: list[dict]) -> dict:
+        from feedmon import pipeline
+
+        return pipeline.parse(run_context(get_current_context()))
+
+    @task
+    def clean(entries: dict) -> dict:
+        from feedmon import pipeline
+
+        return pipeline.clean(run_context(get_current_context()), entries["path"])
+
+    @task
+    def dedup(cleaned: dict) -> dict:
+        from feedmon import pipeline
+
+        return pipeline.dedup(run_context(get_current_context()), cleaned["path"])
+
+    @task
+    def tag(deduped: dict) -> dict:
+        from feedmon import pipeline
+
+        return pipeline.tag(run_context(get_current_context()), deduped["path"])
+
+    @task(outlets=[SNAPSHOT_ASSET])
+    def publish(tagged: dict) -> dict:
+        from feedmon import pipeline
+
+        context = get_current_context()
+        summary = pipeline.publish(run_context(context), tagged["path"])
+        context["outlet_events"][SNAPSHOT_ASSET].extra = {
+            "date": summary["date"],
+            "snapshot": summary["snapshot"],
+            "run_id": summary["run_id"],
+        }
+        return summary
+
+    @task(retries=0)
+    def check_feed_health(summary: dict) -> None:
+        from feedmon import pipeline
+        from feedmon.config import Settings
+
+        pipeline.check_feed_health(summary, Settings.from_env().max_failed_share)
+
+    fetched = fetch.expand(batch=plan_batches())
+    check_feed_health(publish(tag(dedup(clean(parse(fetched))))))
+
+
+feedmon_ingest()

@@ -1,0 +1,382 @@
+"""One pipeline cycle, stage by stage: fetch → parse → clean → dedup → tag → publish.
+
+Each stage reads the previous stage's file and writes its own, and returns small dicts (paths and
+counts), so the Airflow tasks in :mod:`feedmon.airflow_tasks` and the ``feedmon`` CLI call exactly the
+same functions. The day a run writes comes from the run (its logical date, or ``run_after`` for
+manually triggered runs), never from the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from feedmon import archive, storage
+from feedmon.config import Settings
+from feedmon.feeds import load_feeds
+from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
+from feedmon.schema import (
+    FEED_HEALTH_SCHEMA,
+    articles_to_table,
+    rows_to_table,
+    table_to_articles,
+)
+
+log = logging.getLogger(__name__)
+
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("feed_id", pa.string()),
+        ("guid", pa.string()),
+        ("link", pa.string()),
+        ("title", pa.string()),
+        ("html", pa.string()),
+        ("published_at", pa.timestamp("us", tz="UTC")),
+        ("language", pa.string()),
+        ("author", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+class FeedsFailedError(RuntimeError):
+    """Too large a share of feeds failed in one run: the run must fail loudly and say which."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Identifies one pipeline run: which day it writes and under which run id."""
+
+    settings: Settings
+    day: date
+    run_id: str
+
+    @property
+    def run_key(self) -> str:
+        """The run id made safe for a file name (Airflow run ids contain ':' and '+')."""
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.run_id)
+
+    @property
+    def raw_dir(self) -> str:
+        return self.settings.raw_dir(self.day, self.run_key)
+
+    @property
+    def work_dir(self) -> str:
+        return self.settings.work_dir(self.day, self.run_key)
+
+    def work(self, name: str) -> str:
+        return storage.join(self.work_dir, name)
+
+
+def _feeds_by_id(settings: Settings) -> dict[str, FeedConfig]:
+    return {f.id: f for f in load_feeds(settings.feeds_file)}
+
+
+# --------------------------------------------------------------------------- fetch
+def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
+    """Group the enabled feeds into batches by host (one mapped fetch task each); returns feed ids."""
+    from feedmon.fetch import plan_batches
+
+    feeds = list(_feeds_by_id(ctx.settings).values())
+    return [[f.id for f in batch] for batch in plan_batches(feeds, max_batches=max_batches)]
+
+
+def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
+    """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies."""
+    from feedmon.fetch import FAILED_STATUSES, FetchSettings, fetch_feeds
+
+    by_id = _feeds_by_id(ctx.settings)
+    unknown = sorted(set(feed_ids or ()) - set(by_id))
+    if unknown:
+        raise ValueError(f"feeds {unknown} are not in {ctx.settings.feeds_file}")
+    feeds = [by_id[i] for i in feed_ids] if feed_ids is not None else list(by_id.values())
+    results = fetch_feeds(feeds, state_dir=ctx.settings.state_dir, settings=FetchSettings.from_env())
+    manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
+    failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
+    log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
+    return {"manifest": manifest, "feeds": len(results), "failed": len(failed)}
+
+
+# --------------------------------------------------------------------------- parse
+def parse(ctx: RunContext) -> dict[str, Any]:
+    """Parse every archived body of the run into raw entries (one Parquet) plus a per-feed report."""
+    from feedmon.parse import parse_feed
+
+    results = archive.read_run(ctx.raw_dir)
+    feeds = archive.read_feed_configs(ctx.raw_dir)
+    rows: list[dict[str, Any]] = []
+    report: dict[str, dict[str, Any]] = {}
+    for res in results:
+        if res.body is None:
+            report[res.feed_id] = {"entries": 0, "error": None}
+            continue
+        feed = feeds[res.feed_id]
+        parsed = parse_feed(
+            res.body,
+            feed_id=res.feed_id,
+            headers=res.headers,
+            base_url=res.final_url or res.url,
+            default_language=feed.language,
+        )
+        report[res.feed_id] = {"entries": len(parsed.entries), "error": parsed.error}
+        rows.extend(_entry_row(e, res) for e in parsed.entries)
+    path = ctx.work("entries.parquet")
+    storage.write_parquet_atomic(path, rows_to_table(rows, ENTRY_SCHEMA))
+    storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
+    return {"path": path, "entries": len(rows)}
+
+
+def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
+    return {
+        "feed_id": entry.feed_id,
+        "guid": entry.guid,
+        "link": entry.link,
+        "title": entry.title,
+        "html": entry.html,
+        "published_at": entry.published_at,
+        "language": entry.language,
+        "author": entry.author,
+        "fetched_at": res.fetched_at,
+    }
+
+
+# --------------------------------------------------------------------------- clean
+def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
+    """Turn raw entries into clean candidate articles with stable ids and canonical URLs."""
+    from feedmon.boilerplate import BoilerplateModel
+    from feedmon.clean import CleanRules, clean_article, normalize_text
+    from feedmon.dedup import content_hash, make_article_id
+    from feedmon.urls import canonical_url
+
+    feeds = archive.read_feed_configs(ctx.raw_dir)
+    rules = CleanRules.load()
+    model = BoilerplateModel.load(ctx.settings.state_dir, ctx.day)
+    out: list[Article] = []
+    for row in storage.read_parquet(entries_path).to_pylist():
+        feed = feeds[row["feed_id"]]
+        cleaned = clean_article(
+            row["title"] or "", row["html"] or "", source=feed.source, rules=rules, boilerplate=model
+        )
+        link = row["link"] or (row["guid"] if (row["guid"] or "").startswith("http") else "")
+        url = canonical_url(link) if link else ""
+        title = cleaned.title or normalize_text(row["title"] or "")
+        if not title and not cleaned.text:
+            continue  # nothing a reader could use
+        article_id = make_article_id(row["feed_id"], row["guid"], url or None, title)
+        model.observe(feed.source, article_id, cleaned.text)
+        out.append(
+            Article(
+                article_id=article_id,
+                feed_id=row["feed_id"],
+                source=feed.source,
+                url=url,
+                guid=row["guid"],
+                title=title,
+                text=cleaned.text,
+                published_at=row["published_at"],
+                first_seen_at=row["fetched_at"],
+                language=row["language"] or feed.language,
+                dateline=cleaned.dateline,
+                agency=cleaned.agency or feed.agency,
+                content_hash=content_hash(title, cleaned.text),
+                first_run_id=ctx.run_id,
+            )
+        )
+    model.save(ctx.settings.state_dir, ctx.day)
+    path = ctx.work("cleaned.parquet")
+    _finalise_defaults(out)
+    storage.write_parquet_atomic(path, articles_to_table(out))
+    return {"path": path, "articles": len(out)}
+
+
+def _finalise_defaults(articles: Sequence[Article]) -> None:
+    # Story fields are filled by dedup; until then each article is its own story.
+    for art in articles:
+        art.story_id = art.story_id or art.article_id
+
+
+# --------------------------------------------------------------------------- dedup
+def read_snapshot(settings: Settings, day: date) -> list[Article]:
+    """The published snapshot of ``day`` (empty when none was written yet)."""
+    path = settings.snapshot_path(day)
+    if not storage.exists(path):
+        return []
+    return table_to_articles(storage.read_parquet(path))
+
+
+def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
+    """Drop exact duplicates, tie copies of one story together across outlets and days."""
+    from feedmon.dedup import deduplicate
+
+    candidates = table_to_articles(storage.read_parquet(cleaned_path))
+    existing = read_snapshot(ctx.settings, ctx.day)
+    history: list[Article] = []
+    for back in range(1, ctx.settings.lookback_days + 1):
+        history.extend(read_snapshot(ctx.settings, ctx.day - timedelta(days=back)))
+    result = deduplicate(candidates, existing, history, lookback_days=ctx.settings.lookback_days)
+    path = ctx.work("deduped.parquet")
+    storage.write_parquet_atomic(path, articles_to_table(result.articles))
+    storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(result.new_per_feed, sort_keys=True))
+    return {
+        "path": path,
+        "new_articles": len(result.new_ids),
+        "exact_duplicates": result.exact_duplicates,
+        "day_articles": len(result.articles),
+    }
+
+
+# --------------------------------------------------------------------------- tag
+def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
+    """Tag every article of the day (deterministic, so re-tagging old rows changes nothing)."""
+    from feedmon.tag import ConflictTagger
+
+    tagger = ConflictTagger.load()
+    articles = table_to_articles(storage.read_parquet(deduped_path))
+    for art in articles:
+        res = tagger.tag(art.title, art.text, art.dateline)
+        art.is_conflict = res.is_conflict
+        art.conflict_score = res.conflict_score
+        art.conflict_regions = list(res.conflict_regions)
+        art.countries = list(res.countries)
+        art.conflict_evidence = list(res.conflict_evidence)
+    path = ctx.work("tagged.parquet")
+    storage.write_parquet_atomic(path, articles_to_table(articles))
+    return {"path": path, "conflict_articles": sum(a.is_conflict for a in articles)}
+
+
+# --------------------------------------------------------------------------- publish
+def _health_status(res: FetchResult, parse_info: dict[str, Any] | None) -> tuple[str, str | None]:
+    if res.status != "ok" or parse_info is None:
+        return res.status, res.error
+    if parse_info["entries"] == 0:
+        return ("parse_error", parse_info["error"]) if parse_info["error"] else ("empty", None)
+    return "ok", parse_info[
+        "error"
+    ] or res.error  # a bozo feed that still gave entries is ok, with its complaint
+
+
+def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
+    """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
+    from feedmon.fetch import FAILED_STATUSES
+
+    articles = table_to_articles(storage.read_parquet(tagged_path))
+    articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
+    snapshot = storage.write_parquet_atomic(ctx.settings.snapshot_path(ctx.day), articles_to_table(articles))
+
+    report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
+    new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
+    health_rows = []
+    for res in archive.read_run(ctx.raw_dir):
+        status, error = _health_status(res, report.get(res.feed_id))
+        health_rows.append(
+            {
+                "feed_id": res.feed_id,
+                "url": res.url,
+                "final_url": res.final_url,
+                "run_id": ctx.run_id,
+                "status": status,
+                "http_status": res.http_status,
+                "error": error,
+                "entries": (report.get(res.feed_id) or {}).get("entries", 0),
+                "new_articles": new_per_feed.get(res.feed_id, 0),
+                "bytes": res.bytes,
+                "fetched_at": res.fetched_at,
+                "duration_ms": res.duration_ms,
+                "consecutive_failures": res.consecutive_failures,
+            }
+        )
+    health_path = storage.write_parquet_atomic(
+        ctx.settings.feed_health_path(ctx.day, ctx.run_key), rows_to_table(health_rows, FEED_HEALTH_SCHEMA)
+    )
+    storage.remove_tree(ctx.work_dir)
+    failed = sorted(r["feed_id"] for r in health_rows if r["status"] in FAILED_STATUSES)
+    return summarize(ctx, articles, health_rows, failed, snapshot, health_path)
+
+
+def summarize(
+    ctx: RunContext,
+    articles: Sequence[Article],
+    health_rows: Sequence[dict[str, Any]],
+    failed: Sequence[str],
+    snapshot: str,
+    health_path: str,
+) -> dict[str, Any]:
+    """The figures a person wants after a run (printed by the CLI, returned through XCom)."""
+    stories = {a.story_id for a in articles}
+    regions: Counter[str] = Counter()
+    seen_story_region: set[tuple[str, str]] = set()
+    for a in articles:
+        if a.is_conflict:
+            for region in a.conflict_regions:
+                if (a.story_id, region) not in seen_story_region:
+                    seen_story_region.add((a.story_id, region))
+                    regions[region] += 1
+    return {
+        "date": ctx.day.isoformat(),
+        "run_id": ctx.run_id,
+        "feeds": len(health_rows),
+        "feeds_ok": len(health_rows) - len(failed),
+        "feeds_failed": len(failed),
+        "failed_feeds": list(failed),
+        "new_articles": sum(r["new_articles"] for r in health_rows),
+        "articles": len(articles),
+        "stories": len(stories),
+        "copies_folded": len(articles) - len(stories),
+        "conflict_stories": len({a.story_id for a in articles if a.is_conflict}),
+        "conflict_stories_by_region": dict(sorted(regions.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "snapshot": snapshot,
+        "feed_health": health_path,
+    }
+
+
+def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
+    """Fail loudly when too many feeds failed; one broken feed alone never fails the run."""
+    feeds = summary["feeds"]
+    if feeds and summary["feeds_failed"] / feeds > max_failed_share:
+        raise FeedsFailedError(
+            f"{summary['feeds_failed']} of {feeds} feeds failed (threshold {max_failed_share:.0%}): "
+            + ", ".join(summary["failed_feeds"])
+        )
+
+
+# --------------------------------------------------------------------------- whole cycles
+def run_cycle(settings: Settings, day: date, run_id: str | None = None) -> dict[str, Any]:
+    """Everything one DAG run does, in-process (the ``feedmon run`` command)."""
+    run_id = run_id or f"cli__{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S.%f')}"
+    ctx = RunContext(settings, day, run_id)
+    for batch, ids in enumerate(plan(ctx)):
+        fetch(ctx, ids, batch)
+    return process(ctx)
+
+
+def process(ctx: RunContext) -> dict[str, Any]:
+    """Stages after fetch, on an already archived run."""
+    entries = parse(ctx)
+    cleaned = clean(ctx, entries["path"])
+    deduped = dedup(ctx, cleaned["path"])
+    tagged = tag(ctx, deduped["path"])
+    summary = publish(ctx, tagged["path"])
+    summary["exact_duplicates"] = deduped["exact_duplicates"]
+    return summary
+
+
+def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
+    """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order."""
+    raw_day = storage.join(settings.data_dir, "raw", f"date={day.isoformat()}")
+    runs = archive.list_runs(raw_day)
+    if not runs:
+        raise FileNotFoundError(f"no raw archive for {day} under {raw_day}")
+    storage.remove(settings.snapshot_path(day))
+    summary: dict[str, Any] = {}
+    for run_dir in runs:
+        manifest = json.loads(storage.read_bytes(storage.glob(storage.join(run_dir, "manifest-*.json"))[0]))
+        summary = process(RunContext(settings, day, manifest["run_id"]))
+    return summary

@@ -1,0 +1,116 @@
+"""The Parquet contract: explicit Arrow schemas, versioned in each file's metadata.
+
+Readers (pandas, DuckDB, polars, the UI plugin, the report DAG) rely on these columns. A change here
+is deliberate: bump the version, update README's column tables and ``tests/unit/test_schema.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+import pyarrow as pa
+
+from feedmon.models import Article
+
+ARTICLES_SCHEMA_VERSION = "1"
+FEED_HEALTH_SCHEMA_VERSION = "1"
+TS = pa.timestamp("us", tz="UTC")
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("is_canonical", pa.bool_(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("source_count", pa.int32(), nullable=False),
+        pa.field("feed_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("agency", pa.string()),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("guid", pa.string()),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("published_at", TS),
+        pa.field("first_seen_at", TS, nullable=False),
+        pa.field("language", pa.string()),
+        pa.field("dateline", pa.string()),
+        pa.field("is_conflict", pa.bool_(), nullable=False),
+        pa.field("conflict_score", pa.float32(), nullable=False),
+        pa.field("conflict_regions", pa.list_(pa.string()), nullable=False),
+        pa.field("countries", pa.list_(pa.string()), nullable=False),
+        pa.field("conflict_evidence", pa.list_(pa.string()), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("first_run_id", pa.string(), nullable=False),
+    ],
+    metadata={"feedmon.table": "articles", "feedmon.schema_version": ARTICLES_SCHEMA_VERSION},
+)
+
+FEED_HEALTH_SCHEMA = pa.schema(
+    [
+        pa.field("feed_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("final_url", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("http_status", pa.int32()),
+        pa.field("error", pa.string()),
+        pa.field("entries", pa.int32(), nullable=False),
+        pa.field("new_articles", pa.int32(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("fetched_at", TS, nullable=False),
+        pa.field("duration_ms", pa.int32(), nullable=False),
+        pa.field("consecutive_failures", pa.int32(), nullable=False),
+    ],
+    metadata={"feedmon.table": "feed_health", "feedmon.schema_version": FEED_HEALTH_SCHEMA_VERSION},
+)
+
+_ARTICLE_FIELDS = [f.name for f in fields(Article)]
+
+
+class SchemaError(ValueError):
+    """A file on disk does not carry the schema this code writes."""
+
+
+def articles_to_table(articles: Sequence[Article]) -> pa.Table:
+    """Build the snapshot table; column order and types come from ARTICLE_SCHEMA, not from the data."""
+    cols: dict[str, list[Any]] = {name: [] for name in ARTICLE_SCHEMA.names}
+    for art in articles:
+        for name in ARTICLE_SCHEMA.names:
+            cols[name].append(getattr(art, name))
+    return pa.Table.from_pydict(cols, schema=ARTICLE_SCHEMA)
+
+
+def table_to_articles(table: pa.Table) -> list[Article]:
+    """Inverse of :func:`articles_to_table`; tolerates extra columns (e.g. a hive ``date`` key)."""
+    check_schema(table.schema, ARTICLE_SCHEMA)
+    rows = table.select(ARTICLE_SCHEMA.names).to_pylist()
+    return [Article(**{k: row[k] for k in _ARTICLE_FIELDS}) for row in rows]
+
+
+def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a table of ``schema`` from dict rows (missing keys become nulls)."""
+    rows = list(rows)
+    cols = {name: [r.get(name) for r in rows] for name in schema.names}
+    return pa.Table.from_pydict(cols, schema=schema)
+
+
+def check_schema(actual: pa.Schema, expected: pa.Schema) -> None:
+    """Refuse files whose columns or version differ from what this code writes, with a clear message."""
+    meta = actual.metadata or {}
+    want = (expected.metadata or {})[b"feedmon.schema_version"]
+    got = meta.get(b"feedmon.schema_version")
+    if got is not None and got != want:
+        raise SchemaError(
+            f"{expected.metadata[b'feedmon.table'].decode()} file has schema version {got.decode()}, "
+            f"this feedmon writes {want.decode()}: migrate or reprocess the day"
+        )
+    missing = [n for n in expected.names if n not in actual.names]
+    if missing:
+        raise SchemaError(f"file lacks columns {missing}")
+
+
+def article_dict(art: Article) -> dict[str, Any]:
+    """A plain dict of one article (for JSON output and debugging)."""
+    return asdict(art)

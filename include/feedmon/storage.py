@@ -1,0 +1,150 @@
+"""One storage abstraction for every file feedmon writes: local paths and object-store URLs.
+
+``FEEDMON_DATA_DIR`` may be ``./data`` or ``s3://bucket/prefix``; all writes go through
+:func:`write_bytes_atomic`, so a crash never leaves a half file. Locally that is temp file + fsync +
+``os.replace``; on object stores a single PUT is already all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import fsspec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _fs(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    # Scale-out fixes, both covered by tests/integration/test_storage_s3.py:
+    # - url_to_fs, not get_fs_token_paths: the latter expands a glob pattern itself, so glob() on s3://
+    #   returned only its first match.
+    # - fsspec reuses one filesystem per process and s3fs caches listings forever, so files another
+    #   worker/host wrote stayed invisible to exists()/glob(); the store is the shared truth, so drop
+    #   the (in-memory) listing cache on every call.
+    fs, p = fsspec.core.url_to_fs(path)
+    fs.invalidate_cache()
+    return fs, p
+
+
+def is_local(path: str) -> bool:
+    """True for plain paths and ``file://`` URLs."""
+    return "://" not in path or path.startswith("file://")
+
+
+def join(root: str, *parts: str) -> str:
+    """Join path parts with ``/`` for URLs and the OS separator for local paths."""
+    if is_local(root):
+        return str(Path(root.removeprefix("file://"), *parts))
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def parent(path: str) -> str:
+    """The folder holding ``path`` (URL-aware)."""
+    if is_local(path):
+        return str(Path(path.removeprefix("file://")).parent)
+    return path.rstrip("/").rsplit("/", 1)[0]
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything below it, if it exists."""
+    if is_local(path):
+        shutil.rmtree(path.removeprefix("file://"), ignore_errors=True)
+        return
+    fs, p = _fs(path)
+    with suppress(FileNotFoundError):
+        fs.rm(p, recursive=True)
+
+
+def write_bytes_atomic(path: str, data: bytes) -> str:
+    """Write ``data`` so readers see either the old file or the whole new one, never a part."""
+    if is_local(path):
+        target = Path(path.removeprefix("file://"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(target)
+        finally:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        return str(target)
+    fs, p = _fs(path)
+    fs.pipe_file(p, data)
+    return path
+
+
+def write_text_atomic(path: str, text: str) -> str:
+    """UTF-8 text variant of :func:`write_bytes_atomic`."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a whole file (raises FileNotFoundError when absent)."""
+    if is_local(path):
+        return Path(path.removeprefix("file://")).read_bytes()
+    fs, p = _fs(path)
+    return fs.cat_file(p)
+
+
+def exists(path: str) -> bool:
+    """True when the file or folder exists."""
+    if is_local(path):
+        return Path(path.removeprefix("file://")).exists()
+    fs, p = _fs(path)
+    return fs.exists(p)
+
+
+def glob(pattern: str) -> list[str]:
+    """Sorted matches of a glob pattern, as paths/URLs usable with the other functions."""
+    if is_local(pattern):
+        pat = pattern.removeprefix("file://")
+        anchor = Path(pat).anchor or "."
+        rel = os.path.relpath(pat, anchor) if Path(pat).is_absolute() else pat
+        return sorted(str(p) for p in Path(anchor).glob(rel))
+    fs, p = _fs(pattern)
+    proto = pattern.split("://", 1)[0]
+    return sorted(f"{proto}://{m}" for m in fs.glob(p))
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists."""
+    if is_local(path):
+        with suppress(FileNotFoundError):
+            Path(path.removeprefix("file://")).unlink()
+        return
+    fs, p = _fs(path)
+    with suppress(FileNotFoundError):
+        fs.rm_file(p)
+
+
+def write_parquet_atomic(path: str, table: pa.Table) -> str:
+    """Serialise ``table`` to Parquet in memory, then publish it atomically."""
+    import pyarrow.parquet as pq  # deferred: keeps DAG parsing light
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def read_parquet(path: str) -> pa.Table:
+    """Read one Parquet file (with its schema metadata)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(read_bytes(path)))
+
+
+def iter_parquet(pattern: str) -> Iterator[tuple[str, pa.Table]]:
+    """Yield ``(path, table)`` for every Parquet file matching ``pattern``."""
+    for path in glob(pattern):
+        yield path, read_parquet(path)

@@ -1,0 +1,74 @@
+"""End to end: the real feedmon_ingest DAG run by Airflow against feeds served over local HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ingest_dag(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "feedmon_ingest.py"))
+    assert bag.import_errors == {}
+    return bag.dags["feedmon_ingest"]
+
+
+def test_scheduled_run_writes_logical_day_and_rerun_does_not_double(ingest_dag, sample_feeds, data_dir):
+    logical = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
+    run = ingest_dag.test(logical_date=logical)
+    assert run.state == "success"
+    snap = data_dir / "snapshots" / "date=2026-11-27" / "articles.parquet"
+    df = pd.read_parquet(snap)
+    assert len(df) > 30 and df["article_id"].is_unique
+    seed = df[df["text"].str.contains("brought together the leaders of Armenia and Azerbaijan")]
+    assert seed["story_id"].nunique() == 1 and len(seed) == 2
+    assert seed["is_conflict"].all()
+
+    health = duckdb.sql(
+        f"select feed_id, status, http_status from read_parquet('{data_dir}/feed_health/**/*.parquet',"
+        " hive_partitioning=true) where date = '2026-11-27' order by feed_id"
+    ).fetchall()
+    assert ("gone-feed", "http_error", 404) in health
+    assert sum(1 for _, status, _ in health if status == "ok") == 3
+
+    rerun = ingest_dag.test(logical_date=logical)
+    assert rerun.state == "success"
+    again = pd.read_parquet(snap)
+    assert len(again) == len(df)
+    assert set(again["article_id"]) == set(df["article_id"])
+
+
+def test_manual_run_without_logical_date_writes_its_run_after_day(ingest_dag, sample_feeds, data_dir):
+    run_after = datetime(2026, 11, 28, 9, 15, tzinfo=UTC)
+    run = ingest_dag.test(run_after=run_after, logical_date=None)
+    assert run.state == "success"
+    assert run.logical_date is None
+    assert (data_dir / "snapshots" / "date=2026-11-28" / "articles.parquet").exists()
+    assert not (data_dir / "snapshots" / "date=2026-11-27").exists()
+
+
+def test_run_fails_loudly_when_most_feeds_fail(ingest_dag, tmp_path, data_dir, monkeypatch, sample_server):
+    feeds = tmp_path / "bad.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        f"  - {{id: ok-feed, url: '{sample_server}/wire_world.xml'}}\n"
+        f"  - {{id: gone-1, url: '{sample_server}/missing-1.xml'}}\n"
+        f"  - {{id: gone-2, url: '{sample_server}/missing-2.xml'}}\n"
+    )
+    monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+    run = ingest_dag.test(logical_date=datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    assert run.state == "failed"
+    # ... but nothing is lost: the healthy feed's articles and every feed's health row are written.
+    assert len(pd.read_parquet(data_dir / "snapshots" / "date=2026-11-26")) > 10
+    health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-26")
+    assert sorted(health["feed_id"]) == ["gone-1", "gone-2", "ok-feed"]

@@ -1,0 +1,122 @@
+"""The whole cycle in-process (what `feedmon run` does) against the sample feeds served over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from feedmon import pipeline
+from feedmon.config import Settings
+from feedmon.pipeline import RunContext
+
+DAY = date(2026, 11, 28)
+SEED_PHRASE = "brought together the leaders of Armenia and Azerbaijan"
+
+
+@pytest.fixture
+def settings(sample_feeds: Path, data_dir: Path) -> Settings:
+    return Settings.from_env()
+
+
+def _snapshot(settings: Settings) -> pd.DataFrame:
+    return pd.read_parquet(settings.snapshot_path(DAY))
+
+
+def test_cycle_writes_snapshot_and_feed_health(settings: Settings):
+    summary = pipeline.run_cycle(settings, DAY, "run-1")
+    assert summary["feeds"] == 4
+    assert summary["failed_feeds"] == ["gone-feed"]
+    df = _snapshot(settings)
+    assert len(df) == summary["articles"] > 30
+    assert df["article_id"].is_unique
+    health = pd.read_parquet(Path(settings.data_dir) / "feed_health")
+    by_feed = health.set_index("feed_id")
+    assert by_feed.loc["gone-feed", "status"] == "http_error"
+    assert by_feed.loc["gone-feed", "http_status"] == 404
+    assert (by_feed.drop("gone-feed")["status"] == "ok").all()
+    assert by_feed["new_articles"].sum() == len(df)
+
+
+def test_seed_story_is_one_clean_tagged_story(settings: Settings):
+    pipeline.run_cycle(settings, DAY, "run-1")
+    df = _snapshot(settings)
+    copies = df[df["text"].str.contains(SEED_PHRASE)]
+    assert sorted(copies["feed_id"]) == ["kapitoshka-world", "worlddesk"]
+    assert copies["story_id"].nunique() == 1
+    assert copies["is_canonical"].sum() == 1
+    scraped = copies[copies["feed_id"] == "kapitoshka-world"].iloc[0]
+    text = scraped["text"]
+    assert scraped["dateline"] == "MOSCOW"
+    assert not text.startswith("MOSCOW")
+    assert not text.startswith(scraped["title"]) and scraped["title"] not in text
+    assert text.count(SEED_PHRASE) == 1
+    for junk in ("Disclaimer", "Read all the Latest News", "What's your reaction?", "Write the first comment",
+                 "0 comment", "user-avatar", "https://"):
+        assert junk not in text, junk
+    assert scraped["url"] == "https://kapitoshka.info/world/putin-hosts-talks-azerbaijan-armenia.html"
+    for _, row in copies.iterrows():
+        assert row["is_conflict"]
+        assert "Nagorno-Karabakh" in list(row["conflict_regions"])
+        assert "AZ" in list(row["countries"])
+
+
+def test_rerun_same_day_never_doubles(settings: Settings):
+    pipeline.run_cycle(settings, DAY, "run-1")
+    first = _snapshot(settings)
+    pipeline.run_cycle(settings, DAY, "run-2")
+    second = _snapshot(settings)
+    assert len(second) == len(first)
+    pd.testing.assert_frame_equal(
+        first.drop(columns=["first_run_id"]).reset_index(drop=True),
+        second.drop(columns=["first_run_id"]).reset_index(drop=True),
+    )
+    assert set(second["first_run_id"]) == {"run-1"}
+
+
+def test_duckdb_and_pandas_read_the_hive_layout(settings: Settings):
+    pipeline.run_cycle(settings, DAY, "run-1")
+    root = settings.data_dir
+    n, day = duckdb.sql(
+        f"select count(*), any_value(date) from read_parquet('{root}/snapshots/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()[0]
+    assert n == len(pd.read_parquet(f"{root}/snapshots"))
+    assert str(day) == "2026-11-28"
+    regions = duckdb.sql(
+        f"select r, count(distinct story_id) from read_parquet('{root}/snapshots/**/*.parquet') , "
+        "unnest(conflict_regions) as t(r) group by r"
+    ).fetchall()
+    assert ("Nagorno-Karabakh", 1) in regions
+
+
+def test_reprocess_from_archive_equals_original(settings: Settings, sample_server):
+    pipeline.run_cycle(settings, DAY, "run-1")
+    original = _snapshot(settings)
+    summary = pipeline.reprocess_day(settings, DAY)
+    rebuilt = _snapshot(settings)
+    pd.testing.assert_frame_equal(original, rebuilt)
+    assert summary["articles"] == len(original)
+
+
+def test_a_run_failing_most_feeds_fails_loudly(settings: Settings):
+    summary = {"feeds": 4, "feeds_failed": 3, "failed_feeds": ["a", "b", "c"]}
+    with pytest.raises(pipeline.FeedsFailedError, match=r"3 of 4 feeds failed.*a, b, c"):
+        pipeline.check_feed_health(summary, 0.5)
+    pipeline.check_feed_health({"feeds": 4, "feeds_failed": 1, "failed_feeds": ["a"]}, 0.5)
+
+
+def test_first_seen_at_and_published_at_are_utc(settings: Settings):
+    before = datetime.now(UTC)
+    pipeline.run_cycle(settings, DAY, "run-1")
+    df = _snapshot(settings)
+    assert str(df["first_seen_at"].dt.tz) == "UTC"
+    assert (df["first_seen_at"] >= pd.Timestamp(before).floor("s")).all()
+    assert df["published_at"].notna().all()
+
+
+def test_run_context_paths(settings: Settings):
+    ctx = RunContext(settings, DAY, "scheduled__2026-11-28T00:00:00+00:00")
+    assert ctx.raw_dir.endswith("raw/date=2026-11-28/scheduled__2026-11-28T00_00_00_00_00")

@@ -1,0 +1,72 @@
+"""The Parquet contract. If a test here fails, you changed the schema: make it deliberate (bump the
+version, update README's column tables) and update the pinned expectations below."""
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from feedmon.models import Article
+from feedmon.schema import (
+    ARTICLE_SCHEMA,
+    FEED_HEALTH_SCHEMA,
+    SchemaError,
+    articles_to_table,
+    check_schema,
+    table_to_articles,
+)
+
+PINNED_ARTICLE_COLUMNS = {
+    "article_id": "string", "story_id": "string", "is_canonical": "bool", "duplicate_of": "string",
+    "source_count": "int32", "feed_id": "string", "source": "string", "agency": "string", "url": "string",
+    "guid": "string", "title": "string", "text": "string", "published_at": "timestamp[us, tz=UTC]",
+    "first_seen_at": "timestamp[us, tz=UTC]", "language": "string", "dateline": "string",
+    "is_conflict": "bool", "conflict_score": "float", "conflict_regions": "list<item: string>",
+    "countries": "list<item: string>", "conflict_evidence": "list<item: string>", "content_hash": "string",
+    "first_run_id": "string",
+}  # fmt: skip
+PINNED_HEALTH_COLUMNS = {
+    "feed_id": "string", "url": "string", "final_url": "string", "run_id": "string", "status": "string",
+    "http_status": "int32", "error": "string", "entries": "int32", "new_articles": "int32", "bytes": "int64",
+    "fetched_at": "timestamp[us, tz=UTC]", "duration_ms": "int32", "consecutive_failures": "int32",
+}  # fmt: skip
+
+
+def test_article_schema_is_pinned():
+    assert {f.name: str(f.type) for f in ARTICLE_SCHEMA} == PINNED_ARTICLE_COLUMNS
+    assert ARTICLE_SCHEMA.metadata[b"feedmon.schema_version"] == b"1"
+
+
+def test_feed_health_schema_is_pinned():
+    assert {f.name: str(f.type) for f in FEED_HEALTH_SCHEMA} == PINNED_HEALTH_COLUMNS
+    assert FEED_HEALTH_SCHEMA.metadata[b"feedmon.schema_version"] == b"1"
+
+
+def _article(**kw) -> Article:
+    base = {
+        "article_id": "a1", "feed_id": "f", "source": "S", "url": "https://x.example/1", "guid": "g",
+        "title": "T", "text": "Body", "published_at": None, "story_id": "a1",
+        "first_seen_at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        "conflict_regions": ["Gaza Strip"], "countries": ["PS"],
+    }  # fmt: skip
+    base.update(kw)
+    return Article(**base)
+
+
+def test_round_trip():
+    arts = [_article(), _article(article_id="a2", story_id="a1", is_canonical=False, duplicate_of="a1")]
+    table = articles_to_table(arts)
+    assert table.schema.equals(ARTICLE_SCHEMA, check_metadata=True)
+    assert table_to_articles(table) == arts
+
+
+def test_other_version_is_refused_with_a_clear_message():
+    table = articles_to_table([_article()])
+    old = table.replace_schema_metadata({"feedmon.table": "articles", "feedmon.schema_version": "0"})
+    with pytest.raises(SchemaError, match="schema version 0, this feedmon writes 1"):
+        table_to_articles(old)
+
+
+def test_missing_column_refused():
+    with pytest.raises(SchemaError, match="lacks columns"):
+        check_schema(pa.schema([("article_id", pa.string())]), ARTICLE_SCHEMA)

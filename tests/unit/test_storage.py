@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from feedmon import storage
+
+
+def test_atomic_write_replaces_whole_file(tmp_path: Path):
+    target = tmp_path / "a" / "b.bin"
+    storage.write_bytes_atomic(str(target), b"old")
+    storage.write_bytes_atomic(str(target), b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in target.parent.iterdir()] == ["b.bin"]
+
+
+def test_crash_mid_write_keeps_old_file_and_leaves_no_temp(tmp_path: Path, monkeypatch):
+    target = tmp_path / "snap.parquet"
+    storage.write_bytes_atomic(str(target), b"complete old snapshot")
+
+    class Crash(RuntimeError):
+        pass
+
+    def exploding_replace(self, other):
+        raise Crash("power cut between write and rename")
+
+    monkeypatch.setattr(Path, "replace", exploding_replace)
+    with pytest.raises(Crash):
+        storage.write_bytes_atomic(str(target), b"half")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"complete old snapshot"
+    assert [p.name for p in tmp_path.iterdir()] == ["snap.parquet"]
+
+
+def test_parquet_round_trip_keeps_metadata(tmp_path: Path):
+    schema = pa.schema([("x", pa.int32())], metadata={"k": "v"})
+    path = storage.write_parquet_atomic(str(tmp_path / "t.parquet"), pa.table({"x": [1, 2]}, schema=schema))
+    table = storage.read_parquet(path)
+    assert table.column("x").to_pylist() == [1, 2]
+    assert table.schema.metadata[b"k"] == b"v"
+
+
+def test_glob_join_parent_remove(tmp_path: Path):
+    for name in ("b.json", "a.json", "c.txt"):
+        storage.write_text_atomic(storage.join(str(tmp_path), "d", name), "{}")
+    found = storage.glob(storage.join(str(tmp_path), "d", "*.json"))
+    assert [Path(p).name for p in found] == ["a.json", "b.json"]
+    assert storage.parent(found[0]) == str(tmp_path / "d")
+    storage.remove(found[0])
+    assert not storage.exists(found[0])
+    storage.remove_tree(str(tmp_path / "d"))
+    assert not (tmp_path / "d").exists()
+
+
+def test_url_helpers_do_not_touch_the_network():
+    assert storage.join("s3://bucket/prefix/", "snapshots", "x") == "s3://bucket/prefix/snapshots/x"
+    assert storage.parent("s3://bucket/p/x.parquet") == "s3://bucket/p"
+    assert not storage.is_local("s3://bucket")
+    assert storage.is_local("/tmp/x") and storage.is_local("file:///tmp/x")
