@@ -1,0 +1,73 @@
+"""The `feedmon` console script as a user runs it (subprocess), including `make demo`'s path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+FEEDMON = str(Path(sys.executable).with_name("feedmon"))
+
+
+def _run(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = os.environ.copy() | (env_extra or {})
+    return subprocess.run([FEEDMON, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_demo_prints_summary_offline(tmp_path: Path):
+    """`make demo` runs exactly `feedmon demo --data-dir data/demo`."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "$(BIN)/feedmon demo --data-dir $(CURDIR)/data/demo" in makefile
+    out = _run("demo", "--data-dir", str(tmp_path / "demo"))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "3 ok, 1 failed (gone-feed)" in text
+    assert "Nagorno-Karabakh" in text
+    for word in ("articles", "stories", "copies folded", "exact duplicates", "conflict-tagged", "snapshot"):
+        assert word in text
+    snaps = list((tmp_path / "demo" / "snapshots").glob("date=*/articles.parquet"))
+    assert len(snaps) == 1 and str(snaps[0]) in text
+    assert len(pd.read_parquet(snaps[0])) > 30
+
+
+def test_run_json_with_date_and_env_config(tmp_path: Path, sample_feeds: Path):
+    data = tmp_path / "out"
+    out = _run("run", "--date", "2026-11-20", "--json", env_extra={"FEEDMON_DATA_DIR": str(data)})
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["date"] == "2026-11-20"
+    assert summary["feeds_failed"] == 1
+    assert (data / "snapshots" / "date=2026-11-20" / "articles.parquet").exists()
+
+
+def test_strict_run_exits_nonzero_when_too_many_feeds_fail(tmp_path: Path, sample_server: str):
+    feeds = tmp_path / "f.yaml"
+    feeds.write_text(f"feeds:\n  - {{id: a, url: '{sample_server}/nope.xml'}}\n")
+    out = _run("run", "--strict", "--feeds", str(feeds), "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 1
+    assert "1 of 1 feeds failed" in out.stderr
+
+
+def test_bad_feeds_file_is_a_clear_error(tmp_path: Path):
+    feeds = tmp_path / "f.yaml"
+    feeds.write_text("feeds:\n  - {id: ok, url: 'https://x.example/a'}\n  - {id: broken}\n")
+    out = _run("run", "--feeds", str(feeds), "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 2
+    assert "feeds[1] (id 'broken'): field 'url'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_date_and_missing_archive(tmp_path: Path):
+    bad = _run("run", "--date", "28/11/2026")
+    assert bad.returncode == 2 and "is not a date" in bad.stderr
+    missing = _run("reprocess", "--date", "2026-11-01", "--data-dir", str(tmp_path))
+    assert missing.returncode == 2 and "no raw archive" in missing.stderr
