@@ -1,0 +1,217 @@
+"""Tag conflict-region stories: WHERE (a conflict place or party) combined with WHAT (fighting).
+
+One Aho-Corasick pass over the normalised title, dateline and text finds every gazetteer key at
+word boundaries (see :mod:`feedmon.gazetteer`). Matches nested inside a longer match are dropped, so
+"trade war" swallows "war" and "Gaza Strip" wins over "Gaza". The decision is a small, explainable
+score (docs/tagging.md has the full rule and the figures):
+
+* ``where`` is the strongest place evidence: a conflict region, a place inside one, a country-wide
+  theatre or its people (1.0); an armed party (its weight, 0.8 by default); any other country (0.6);
+  a place named only in the dateline (0.55, weak: "MOSCOW:" or "BAGHDAD (Reuters) -" alone proves
+  little).
+* ``what`` is a noisy-or over the distinct conflict words (title words count 1.5x; parties add some),
+  minus the words a trap in the article explains, then damped by sport, market and disaster words,
+  by a title silent on conflict, and capped when only a country with no strong word is in play.
+* ``conflict_score = where * what``; ``is_conflict`` when it reaches :data:`THRESHOLD`.
+
+``countries`` are the territory of the conflict, from the best evidence tier present: named regions
+and places; regions named through their people; wide regions; parties; the dateline; only as a last
+resort the countries mentioned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer, normalize
+from feedmon.models import TagResult
+
+__all__ = ["THRESHOLD", "ConflictTagger", "split_dateline"]
+
+THRESHOLD = 0.5
+TITLE_BOOST = 1.5  # a word in the title speaks for the whole story
+TITLE_CAP = 0.9
+PARTY_WHAT = 0.3  # naming an armed group is itself some evidence of fighting
+COUNTRY_WHERE = 0.6  # any country: a conflict there needs strong or several conflict words
+DATELINE_WHERE = 0.55  # weak: the place only in the dateline
+TITLE_SILENT = 0.7  # the title names neither a conflict place, a party nor a conflict word
+STRONG_WEIGHT = 0.6  # a term at least this heavy is "strong" (war, airstrike, insurgents, ...)
+WEAK_PLACE_CAP = 0.8  # with only a country or dateline as place, mild words cap WHAT here
+
+_WHERE_KINDS = frozenset({"region", "place", "demonym", "umbrella", "party", "country"})
+_TIER_DATELINE, _TIER_COUNTRY, _TIER_PARTY = 4, 5, 3
+_TIERS = {"region": 0, "place": 0, "demonym": 1, "umbrella": 2, "party": _TIER_PARTY, "country": _TIER_COUNTRY}
+
+# "BAGHDAD (Reuters) - ", "GAZA CITY, Gaza Strip - ", "MOSCOW: ", "KABUL, Afghanistan -- ".
+_DATELINE_RE = re.compile(
+    r"^\s*([A-Z][A-Z.'\- ]{2,40}?)(,\s*[A-Z][\w.' ]{1,30}?)?\s*(\([^)]{1,40}\))?\s*(?:--|-|—|–|:)\s"
+)
+_AGENCIES = frozenset({"AP", "AFP", "REUTERS", "UPI", "DPA", "XINHUA", "ANSA", "EFE", "TASS", "IANS", "PTI"})
+
+_SEG_TITLE, _SEG_DATELINE, _SEG_BODY = 0, 1, 2
+
+
+def split_dateline(text: str) -> tuple[str | None, str]:
+    """Split a leading agency dateline ("BAGHDAD (Reuters) - ") from the text, if there is one."""
+    m = _DATELINE_RE.match(text)
+    if not m:
+        return None, text
+    place = m.group(1).strip()
+    if place.upper() in _AGENCIES or not place.replace(" ", "").replace(".", "").isupper():
+        return None, text
+    return (place + (m.group(2) or "")).strip(), text[m.end() :]
+
+
+@dataclass(slots=True)
+class ConflictTagger:
+    """Decides whether an article is a conflict story, where, and why. Cheap to build (cached)."""
+
+    gazetteer: Gazetteer
+    threshold: float = THRESHOLD
+
+    @classmethod
+    def load(cls, user_file: str | None = None) -> ConflictTagger:
+        """Shipped gazetteer with ``user_file`` (or ``$FEEDMON_GAZETTEER``) merged over it."""
+        return cls(load_gazetteer(user_file))
+
+    @property
+    def version(self) -> str:
+        """The gazetteer version, for the snapshot metadata."""
+        return self.gazetteer.version
+
+    def tag(self, title: str, text: str, dateline: str | None = None) -> TagResult:
+        """Tag one article. ``dateline`` is the place the cleaner split off; if it is None, a
+        leading dateline in ``text`` is detected and treated as weak evidence too."""
+        title = title or ""
+        text = text or ""
+        if dateline is None:
+            dateline, text = split_dateline(text)
+        t_norm = normalize(title)
+        d_norm = normalize(dateline) if dateline else ""
+        hay = f" {t_norm} \x01 {d_norm} \x01 {normalize(text)} "
+        t_end = len(t_norm) + 2
+        d_end = t_end + len(d_norm) + 3
+
+        # All whole-word matches as (start, -end, entry); sorted, a match inside a longer one is
+        # dropped (keys share their boundary spaces, so neighbours never count as nested).
+        raw = [(end - length + 1, -end, entry) for end, (length, entry) in self.gazetteer.automaton.iter(hay)]
+        if not raw:
+            return TagResult()
+        raw.sort()
+        kept: list[tuple[int, Entry]] = []
+        max_end = -1
+        for start, neg_end, entry in raw:
+            if -neg_end <= max_end:
+                continue
+            max_end = -neg_end
+            kept.append((_SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY), entry))
+        return self._decide(kept, bool(t_norm))
+
+    def _decide(self, kept: list[tuple[int, Entry]], has_title: bool) -> TagResult:
+        where = 0.0
+        terms: dict[str, float] = {}  # term label -> strongest weight seen (title-boosted)
+        places: list[tuple[int, Entry]] = []  # (tier, entry): which evidence names the territory
+        labels: list[str] = []
+        trap_heads: tuple[str, ...] = ()
+        parties = sport = market = disaster = 0
+        market_title = False
+        title_countries: tuple[str, ...] = ()
+        title_terms: set[str] = set()
+        strong_labels: set[str] = set()
+        title_where = False
+        for seg, e in kept:
+            kind = e.kind
+            if kind == "term":
+                w = e.weight * TITLE_BOOST if seg == _SEG_TITLE else e.weight
+                if w > TITLE_CAP:
+                    w = TITLE_CAP
+                if w > terms.get(e.label, 0.0):
+                    terms[e.label] = w
+                if seg == _SEG_TITLE:
+                    title_terms.add(e.label)
+                if e.weight >= STRONG_WEIGHT:
+                    strong_labels.add(e.label)
+                continue
+            if kind == "ignore":
+                continue
+            if seg == _SEG_DATELINE:
+                if kind in _WHERE_KINDS and kind != "party":
+                    if where < DATELINE_WHERE:
+                        where = DATELINE_WHERE
+                    places.append((_TIER_DATELINE, e))
+                    labels.append("dateline:" + e.label.split(":", 1)[1])
+                continue
+            labels.append(e.label)
+            tier = _TIERS.get(kind)
+            if tier is not None:
+                if tier == _TIER_COUNTRY:
+                    if where < COUNTRY_WHERE:
+                        where = COUNTRY_WHERE
+                    if seg == _SEG_TITLE:
+                        title_countries += e.countries
+                elif tier == _TIER_PARTY:
+                    if where < e.weight:
+                        where = e.weight
+                    parties += 1
+                else:
+                    where = 1.0
+                if seg == _SEG_TITLE and tier < _TIER_COUNTRY:
+                    title_where = True
+                places.append((tier, e))
+            elif kind == "sport":
+                sport += 1
+            elif kind == "market":
+                market += 1
+                market_title = market_title or seg == _SEG_TITLE
+            elif kind == "disaster":
+                disaster += 1
+            elif kind == "trap":
+                trap_heads += e.heads
+
+        # Noisy-or over distinct terms: mild words add up but stay below a strong one; a trap in the
+        # article explains its head word everywhere ("trade war ... the war").
+        miss = (1.0 - PARTY_WHAT) ** min(parties, 3)
+        strong = False
+        for label, w in terms.items():
+            if label in trap_heads:
+                continue
+            labels.append(label)
+            miss *= 1.0 - w
+            strong = strong or label in strong_labels
+        what = 1.0 - miss
+        # Any country can host a war, but "missiles", "attack" and "military" in a story about a
+        # country with no conflict entry are more often threats, exercises or crime: ask for a strong word.
+        if where < 0.8 and not strong and what > WEAK_PLACE_CAP:
+            what = WEAK_PLACE_CAP
+        # The title names the story's subject: when it is silent on conflict, the war in the body is
+        # more likely context ("Kerry challenges Bush record ... the war in Iraq").
+        if has_title and not title_where and not (title_terms - set(trap_heads)):
+            what *= TITLE_SILENT
+        if sport:
+            what *= 0.5 if sport == 1 else 0.3
+        if disaster:
+            what *= 0.6 if disaster == 1 else 0.4
+        if market_title or market >= 2:
+            what *= 0.4
+        elif market:
+            what *= 0.7
+        score = round(where * what, 3)
+        evidence = sorted(set(labels))
+        if score < self.threshold:
+            return TagResult(False, score, [], [], evidence)
+        # Territory from the best tier present: named regions and places; regions named through
+        # their people; wide regions; parties; the dateline; last, the countries mentioned (title
+        # first). Transnational parties (al-Qaeda) name no territory: they never outrank a country
+        # named in the title, and with one present, countries named only in the body are not guessed.
+        best = min((t for t, e in places if e.countries or t < _TIER_PARTY), default=_TIER_COUNTRY)
+        if best == _TIER_COUNTRY:
+            transnational = sorted({e.region for t, e in places if t == _TIER_PARTY and e.region is not None})
+            codes = set(title_countries)
+            if not codes and not transnational:
+                codes = {c for t, e in places if t == best for c in e.countries}
+            return TagResult(True, score, transnational, sorted(codes), evidence)
+        chosen = [e for t, e in places if t == best]
+        names = sorted({e.region for e in chosen if e.region is not None})
+        codes = {c for e in chosen for c in e.countries}
+        return TagResult(True, score, names, sorted(codes), evidence)
