@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run demo test lint fmt unit e2e browser-deps test-distributed eval bench bench-quick clean
+.PHONY: help setup lock run demo test lint fmt unit e2e browser-deps screenshot test-distributed eval bench bench-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ browser-deps: ## Install Debian's chromium + chromium-driver for the browser tes
 
 test: setup lint browser-deps ## Set-up, lint and every test (unit, DAG policy, end-to-end, browser)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+screenshot: setup browser-deps ## Refresh docs/img/feed_monitor.png from the real browser test
+	FEEDMON_UPDATE_SCREENSHOT=1 $(BIN)/pytest -m browser tests/browser
 
 unit: setup ## Only the fast unit tests
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
