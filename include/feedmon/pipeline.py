@@ -248,7 +248,10 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
         art.countries = list(res.countries)
         art.conflict_evidence = list(res.conflict_evidence)
     path = ctx.work("tagged.parquet")
-    storage.write_parquet_atomic(path, articles_to_table(articles))
+    table = articles_to_table(articles)
+    # Every tag stays traceable to the gazetteer that produced it.
+    table = table.replace_schema_metadata(table.schema.metadata | {b"feedmon.gazetteer_version": tagger.version})
+    storage.write_parquet_atomic(path, table)
     return {"path": path, "conflict_articles": sum(a.is_conflict for a in articles)}
 
 
@@ -267,9 +270,12 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
     from feedmon.fetch import FAILED_STATUSES
 
-    articles = table_to_articles(storage.read_parquet(tagged_path))
+    tagged = storage.read_parquet(tagged_path)
+    articles = table_to_articles(tagged)
     articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
-    snapshot = storage.write_parquet_atomic(ctx.settings.snapshot_path(ctx.day), articles_to_table(articles))
+    table = articles_to_table(articles)
+    table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
+    snapshot = storage.write_parquet_atomic(ctx.settings.snapshot_path(ctx.day), table)
 
     report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))

@@ -64,6 +64,17 @@ def test_seed_story_is_one_clean_tagged_story(settings: Settings):
         assert "AZ" in list(row["countries"])
 
 
+def test_snapshot_metadata_names_schema_and_gazetteer_versions(settings: Settings):
+    import pyarrow.parquet as pq
+
+    from feedmon.tag import ConflictTagger
+
+    pipeline.run_cycle(settings, DAY, "run-1")
+    meta = pq.read_schema(settings.snapshot_path(DAY)).metadata
+    assert meta[b"feedmon.schema_version"] == b"1"
+    assert meta[b"feedmon.gazetteer_version"].decode() == ConflictTagger.load().version
+
+
 def test_rerun_same_day_never_doubles(settings: Settings):
     pipeline.run_cycle(settings, DAY, "run-1")
     first = _snapshot(settings)
