@@ -11,16 +11,18 @@ feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
 * **Fetch** is mapped over host-grouped batches, so the grid shows which group failed.
 * **Fails** only when the share of failed feeds passes `FEEDMON_MAX_FAILED_SHARE` (default 0.5);
   one broken feed is a row in feed health, not a failed run.
+* **Alerts** (log, and `FEEDMON_ALERT_WEBHOOK` when set): a failed run, a late run
+  (`FEEDMON_RUN_TIMEOUT_MINUTES`, optional Deadline Alert `FEEDMON_DEADLINE_MINUTES`), too many
+  failed feeds, no new articles for `FEEDMON_STALE_HOURS`. See docs/alerts.md.
 * Schedule: `FEEDMON_SCHEDULE` (cron, default every 30 minutes). Owner: feedmon maintainers.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from feedmon.airflow_alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
 from feedmon.airflow_tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
 from feedmon.config import schedule_from_env
 
@@ -31,7 +33,9 @@ from feedmon.config import schedule_from_env
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=25),
+    dagrun_timeout=run_timeout(),
+    on_failure_callback=FeedmonNotifier(),
+    deadline=deadline_alerts(),
     default_args=DEFAULT_ARGS,
     tags=["feedmon", "ingest", "news"],
     doc_md=__doc__,
@@ -95,7 +99,9 @@ def feedmon_ingest() -> None:
         pipeline.check_feed_health(summary, Settings.from_env().max_failed_share)
 
     fetched = fetch.expand(batch=plan_batches())
-    check_feed_health(publish(tag(dedup(clean(parse(fetched))))))
+    summary = publish(tag(dedup(clean(parse(fetched)))))
+    check_feed_health(summary)
+    summary >> raise_data_alerts()
 
 
 feedmon_ingest()

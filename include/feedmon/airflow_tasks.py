@@ -6,7 +6,8 @@ import :mod:`feedmon.pipeline` when they run.
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset
@@ -36,11 +37,32 @@ def snapshot_asset_uri(data_dir: str | None = None) -> str:
 SNAPSHOT_ASSET = Asset(name="feedmon_snapshots", uri=snapshot_asset_uri())
 
 
-def run_day(context: dict[str, Any]) -> date:
+def context_field(obj: Any, name: str, default: Any = None) -> Any:
+    """A field of a context object or of its JSON dict form (callbacks from the triggerer get dicts)."""
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stdlib UTC datetime from a (pendulum) datetime or an ISO string; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def run_day(context: Mapping[str, Any]) -> date:
     """The UTC day a run writes: its logical date, or ``run_after`` for runs triggered without one."""
-    dag_run = context["dag_run"]
-    when = context.get("logical_date") or getattr(dag_run, "logical_date", None) or dag_run.run_after
-    return when.astimezone(UTC).date()
+    dag_run = context.get("dag_run")
+    when = as_utc(context.get("logical_date") or context_field(dag_run, "logical_date"))
+    when = when or as_utc(context_field(dag_run, "run_after"))
+    if when is None:
+        raise ValueError("the run has neither a logical date nor a run_after")
+    return when.date()
 
 
 def run_context(context: dict[str, Any]):  # -> feedmon.pipeline.RunContext (lazy import)

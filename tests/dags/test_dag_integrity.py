@@ -44,7 +44,10 @@ def test_ingest_shape(dagbag):
     dag = dagbag.dags["feedmon_ingest"]
     assert [t.task_id for t in dag.topological_sort()] == [
         "plan_batches", "fetch", "parse", "clean", "dedup", "tag", "publish", "check_feed_health",
+        "raise_data_alerts",
     ]  # fmt: skip
+    assert dag.on_failure_callback, "failed runs must alert"
+    assert dag.dagrun_timeout is not None, "late runs must time out and alert"
     assert dag.timetable.expression == "*/30 * * * *"
     publish = dag.get_task("publish")
     assert [o.name for o in publish.outlets] == ["feedmon_snapshots"]
