@@ -91,15 +91,20 @@ def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
 
 def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
     """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies."""
-    from feedmon.fetch import FAILED_STATUSES, FetchSettings, fetch_feeds
+    from feedmon.fetch import FAILED_STATUSES, FetchSettings, commit_fetch_state, fetch_feeds
 
     by_id = _feeds_by_id(ctx.settings)
     unknown = sorted(set(feed_ids or ()) - set(by_id))
     if unknown:
         raise ValueError(f"feeds {unknown} are not in {ctx.settings.feeds_file}")
     feeds = [by_id[i] for i in feed_ids] if feed_ids is not None else list(by_id.values())
-    results = fetch_feeds(feeds, state_dir=ctx.settings.state_dir, settings=FetchSettings.from_env())
+    fetch_settings = FetchSettings.from_env()
+    state_dir = ctx.settings.state_dir
+    results = fetch_feeds(feeds, state_dir=state_dir, settings=fetch_settings, commit_state=False)
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
+    # Validators are saved only once the bodies are archived: a crash in between makes the retry
+    # fetch them again instead of getting 304 for bodies nobody kept.
+    commit_fetch_state(feeds, results, state_dir=state_dir, settings=fetch_settings)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
     return {"manifest": manifest, "feeds": len(results), "failed": len(failed)}
