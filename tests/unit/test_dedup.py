@@ -1,0 +1,347 @@
+"""Rules of :mod:`feedmon.dedup`: exact duplicates, broken guids, stories across runs and days."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from feedmon import textsig
+from feedmon.dedup import (
+    SameStory,
+    cluster_texts,
+    content_hash,
+    deduplicate,
+    make_article_id,
+)
+from feedmon.models import Article
+from feedmon.textsig import compute_signatures, normalise_words
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dedup"
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def art(
+    url: str,
+    title: str,
+    text: str,
+    *,
+    feed: str = "feed-a",
+    source: str | None = None,
+    guid: str | None = None,
+    seen: datetime = T0,
+    published: datetime | None = None,
+    agency: str | None = None,
+    story_id: str = "",
+) -> Article:
+    """An Article as the pipeline hands it to dedup (ids and hash from the public helpers)."""
+    aid = make_article_id(feed, guid, url or None, title)
+    return Article(
+        article_id=aid,
+        feed_id=feed,
+        source=source or feed,
+        url=url,
+        guid=guid,
+        title=title,
+        text=text,
+        published_at=published,
+        first_seen_at=seen,
+        agency=agency,
+        content_hash=content_hash(title, text),
+        story_id=story_id or aid,  # the pipeline's placeholder before dedup
+    )
+
+
+STORY = (
+    "Russian President Vladimir Putin on Monday brought together the leaders of Armenia and Azerbaijan "
+    "for the first time since a war last year over the Nagorno-Karabakh region, an effort to resolve "
+    "problems that risk undermining the deal that ended the conflict."
+)
+OTHER = (
+    "Shares in European carmakers rose sharply on Tuesday after a German manufacturer reported quarterly "
+    "profits well above analysts' forecasts and raised its outlook for the rest of the year."
+)
+THIRD = (
+    "Heavy rain flooded parts of southern Brazil overnight, forcing thousands of families from their homes "
+    "as rivers burst their banks and officials warned that more storms were on the way."
+)
+
+
+# ---------------------------------------------------------------- ids and hashes
+def test_article_id_prefers_canonical_url_over_guid_and_feed() -> None:
+    a = make_article_id("feed-a", "guid-1", "https://example.com/story", "Headline")
+    b = make_article_id("feed-b", "guid-2-after-edit", "https://example.com/story", "Edited headline")
+    assert a == b
+    assert a != make_article_id("feed-a", "guid-1", "https://example.com/other", "Headline")
+    # pinned: ids are persisted in snapshots, so their derivation must not drift silently
+    assert a == "3527b0e64a7f9dc6"
+
+
+def test_article_id_without_url_uses_guid_and_title() -> None:
+    a = make_article_id("feed-a", "same-guid", None, "First item")
+    b = make_article_id("feed-a", "same-guid", None, "Second item")
+    assert a != b  # a feed repeating one guid does not collapse its items
+    assert a == make_article_id("feed-a", "same-guid", None, "  first ITEM! ")
+    assert a != make_article_id("feed-b", "same-guid", None, "First item")
+
+
+def test_content_hash_ignores_case_punctuation_whitespace_and_long_text_titles() -> None:
+    assert content_hash("T", STORY) == content_hash("t", STORY.upper().replace(",", " ,  ").replace(".", ""))
+    assert content_hash("Old headline", STORY) == content_hash("Edited headline", STORY)
+    assert content_hash("T", STORY) != content_hash("T", OTHER)
+    # short bodies cannot identify an item alone: the title counts
+    assert content_hash("Quake hits Chile", "More soon.") != content_hash("Floods in Spain", "More soon.")
+
+
+# ---------------------------------------------------------------- exact duplicates
+def test_same_url_within_batch_across_runs_and_lookback_is_dropped() -> None:
+    first = art("https://x.com/a", "Putin hosts talks", STORY)
+    again = art("https://x.com/a", "Putin hosts talks", STORY, feed="feed-b", seen=T0 + timedelta(hours=1))
+    res = deduplicate([first, again], [], [])
+    assert [a.article_id for a in res.articles] == [first.article_id]
+    assert res.exact_duplicates == 1
+    assert res.new_per_feed == {"feed-a": 1}
+
+    # a later run the same day: existing snapshot holds it
+    rerun = art("https://x.com/a", "Putin hosts talks", STORY, seen=T0 + timedelta(hours=2))
+    res2 = deduplicate([rerun], res.articles, [])
+    assert res2.new_ids == set()
+    assert res2.exact_duplicates == 1
+    assert len(res2.articles) == 1
+
+    # the next day: yesterday's item re-listed is not new
+    tomorrow = art("https://x.com/a", "Putin hosts talks", STORY, seen=T0 + timedelta(days=1))
+    res3 = deduplicate([tomorrow], [], res.articles)
+    assert res3.articles == []
+    assert res3.exact_duplicates == 1
+
+
+def test_history_beyond_lookback_is_ignored() -> None:
+    old = art("https://x.com/a", "Putin hosts talks", STORY, seen=T0 - timedelta(days=10))
+    relisted = art("https://x.com/a", "Putin hosts talks", STORY)
+    assert deduplicate([relisted], [], [old], lookback_days=7).new_ids == {relisted.article_id}
+    assert deduplicate([relisted], [], [old], lookback_days=14).new_ids == set()
+
+
+def test_same_content_same_source_is_duplicate_but_other_source_is_a_copy() -> None:
+    a = art("https://x.com/a", "Putin hosts talks", STORY, source="Outlet X")
+    moved = art("https://x.com/a-2", "Putin hosts talks!", STORY, feed="feed-a2", source="Outlet X")
+    copy = art("https://y.com/b", "Putin hosts talks", STORY, feed="feed-y", source="Outlet Y")
+    res = deduplicate([a, moved, copy], [], [])
+    assert res.exact_duplicates == 1
+    assert {x.source for x in res.articles} == {"Outlet X", "Outlet Y"}
+    assert len({x.story_id for x in res.articles}) == 1
+    assert all(x.source_count == 2 for x in res.articles)
+
+
+def test_guid_match_with_edited_headline_and_new_url_is_not_new() -> None:
+    before = art("https://x.com/putin-hosts-talks", "Putin hosts talks", STORY, guid="g-1")
+    after = art(
+        "https://x.com/putin-hosts-first-talks",
+        "Putin hosts first post-war talks",
+        STORY + " Both leaders spoke briefly.",
+        guid="g-1",
+        seen=T0 + timedelta(hours=1),
+    )
+    res = deduplicate([after], [before], [])
+    assert res.new_ids == set()
+    assert res.exact_duplicates == 1
+
+
+def test_broken_guid_feed_keeps_distinct_items() -> None:
+    items = [
+        art(f"https://bad.example/{i}", title, text, guid="https://bad.example/feed")
+        for i, (title, text) in enumerate(
+            [("Putin hosts talks", STORY), ("Carmakers rally", OTHER), ("Floods in Brazil", THIRD)]
+        )
+    ]
+    res = deduplicate(items, [], [])
+    assert res.exact_duplicates == 0
+    assert len(res.new_ids) == 3
+    assert res.broken_guid_feeds == {"feed-a"}
+    # and a later item with that guid is judged by URL/content, not by the guid
+    later = art("https://bad.example/9", "Floods spread", THIRD.replace("Brazil", "Uruguay") + " More rain.")
+    later.guid = "https://bad.example/feed"
+    res2 = deduplicate([later], res.articles, [])
+    # not dropped on the shared guid (URL and content differ) but recognised as the same story
+    assert res2.new_ids == {later.article_id}
+    assert later.story_id == items[2].story_id
+    unrelated = art("https://bad.example/10", "Storm in Peru", "A completely different report " * 4)
+    unrelated.guid = "https://bad.example/feed"
+    assert deduplicate([unrelated], res.articles, []).new_ids == {unrelated.article_id}
+    # the same item re-listed (same URL) is still a duplicate
+    relisted = art("https://bad.example/1", "Carmakers rally", OTHER, guid="https://bad.example/feed")
+    assert deduplicate([relisted], res.articles, []).exact_duplicates == 1
+
+
+# ---------------------------------------------------------------- stories
+def test_story_id_is_stable_across_runs_and_days() -> None:
+    first = art("https://agency.example/1", "Putin hosts talks", STORY, agency="Reuters")
+    run1 = deduplicate([first], [], [])
+    assert first.story_id == first.article_id
+
+    copy = art(
+        "https://outlet.example/2",
+        "Putin brings leaders together",
+        "MOSCOW - " + STORY,
+        feed="outlet",
+        seen=T0 + timedelta(hours=1),
+    )
+    unrelated = art("https://outlet.example/3", "Carmakers rally", OTHER, feed="outlet")
+    run2 = deduplicate([copy, unrelated], run1.articles, [])
+    assert copy.story_id == first.story_id
+    assert unrelated.story_id == unrelated.article_id
+    assert len(run2.articles) == 3
+
+    # next day: a late copy joins yesterday's story id; yesterday's rows are not today's
+    late = art(
+        "https://late.example/4",
+        "Armenia, Azerbaijan leaders meet",
+        STORY[:150],
+        feed="late",
+        seen=T0 + timedelta(days=1),
+    )
+    run3 = deduplicate([late], [], run2.articles)
+    assert late.story_id == first.story_id
+    assert [a.article_id for a in run3.articles] == [late.article_id]
+    assert late.is_canonical and late.duplicate_of is None
+
+
+def test_canonical_is_earliest_agency_copy_else_earliest() -> None:
+    outlet = art("https://o.example/1", "Putin hosts talks", STORY, feed="o", seen=T0)
+    agency = art(
+        "https://a.example/1",
+        "Putin hosts talks",
+        STORY + " (Reuters)",
+        feed="a",
+        agency="Reuters",
+        seen=T0 + timedelta(minutes=30),
+    )
+    later = art("https://p.example/1", "Putin hosts talks", STORY, feed="p", seen=T0 + timedelta(hours=1))
+    res = deduplicate([later, outlet, agency], [], [])
+    assert len({a.story_id for a in res.articles}) == 1
+    assert [a.article_id for a in res.articles if a.is_canonical] == [agency.article_id]
+    assert outlet.duplicate_of == agency.article_id and later.duplicate_of == agency.article_id
+    assert agency.duplicate_of is None
+    assert all(a.source_count == 3 for a in res.articles)
+    # the story id stays the first member's, whichever copy is canonical
+    assert agency.story_id == outlet.article_id
+
+    no_agency = [
+        art(u, "Putin hosts talks", STORY, feed=f, seen=T0)
+        for u, f in [("https://q.example/1", "q"), ("https://r.example/1", "r")]
+    ]
+    res2 = deduplicate(no_agency, [], [])
+    canon = [a for a in res2.articles if a.is_canonical]
+    assert len(canon) == 1 and canon[0].article_id == min(a.article_id for a in no_agency)
+
+
+def _fresh(n_shuffle: int) -> list[Article]:
+    rows = [
+        art("https://a.example/1", "Putin hosts talks", STORY, feed="a", agency="AP"),
+        art("https://b.example/1", "Putin hosts talks", "MOSCOW (AP) - " + STORY, feed="b"),
+        art("https://c.example/1", "Leaders meet", STORY[:160] + "...", feed="c"),
+        art("https://d.example/1", "Carmakers rally", OTHER, feed="d"),
+        art("https://e.example/1", "Carmakers up", OTHER.replace("sharply", "strongly"), feed="e"),
+        art("https://f.example/1", "Floods", THIRD, feed="f"),
+        art("https://f.example/1", "Floods", THIRD, feed="g"),
+    ]
+    random.Random(n_shuffle).shuffle(rows)
+    return rows
+
+
+def test_same_inputs_same_outputs_in_any_order() -> None:
+    def outcome(rows: list[Article]) -> set[tuple[str, str, bool, str | None, int]]:
+        res = deduplicate(rows, [], [])
+        return {(a.article_id, a.story_id, a.is_canonical, a.duplicate_of, a.source_count) for a in res.articles}
+
+    results = [outcome(_fresh(seed)) for seed in range(6)]
+    assert all(r == results[0] for r in results)
+    assert len({s for _, s, *_ in results[0]}) == 3
+
+
+def test_two_najaf_stories_are_not_merged() -> None:
+    with (FIXTURES / "agnews_najaf.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8
+    arts = [
+        art(
+            f"https://ag.example/{i}",
+            r["title"],
+            r["description"],
+            feed=f"f{i}",
+            seen=T0 + timedelta(hours=i),
+        )
+        for i, r in enumerate(rows)
+    ]
+    res = deduplicate(arts, [], [])
+    assert len({a.story_id for a in res.articles}) == 8
+    assert all(a.is_canonical and a.source_count == 1 for a in res.articles)
+
+
+def test_seed_and_its_copies_are_one_story() -> None:
+    fx = json.loads((FIXTURES / "seed_copies.json").read_text(encoding="utf-8"))
+    arts = [
+        art(f"https://{k}.example/x", v["title"], v["text"], feed=k, source=v["source"], agency=v["agency"])
+        for k, v in fx.items()
+    ]
+    by_key = dict(zip(fx, arts, strict=True))
+    res = deduplicate(arts, [], [])
+    story = by_key["seed_clean"].story_id
+    assert by_key["seed_raw"].story_id == story
+    assert by_key["second_outlet"].story_id == story
+    assert by_key["other_putin_story"].story_id != story
+    assert by_key["seed_clean"].is_canonical  # the agency copy
+    assert by_key["second_outlet"].source_count == 2  # two outlets carry it
+    assert res.stories == 2
+
+
+def test_large_story_and_many_distinct_texts_cluster_correctly() -> None:
+    # 300 copies of one story (bounded buckets must not lose members) among 300 distinct texts
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(5000)]
+    distinct = [" ".join(rng.choice(vocab) for _ in range(40)) for _ in range(300)]
+    copies = []
+    for i in range(300):
+        words = STORY.split()
+        words[rng.randrange(len(words))] = "typo"
+        copies.append(" ".join(words[: len(words) - i % 7]))
+    texts = [t for pair in zip(distinct, copies, strict=True) for t in pair]
+    stories = cluster_texts(texts)
+    assert len({stories[i] for i in range(1, 600, 2)}) == 1
+    assert len({stories[i] for i in range(0, 600, 2)}) == 300
+
+
+def test_signatures_do_not_depend_on_process_hash_seed() -> None:
+    sig = compute_signatures(["Putin hosts first post-war talks", ""])
+    assert sig.sizes.tolist() == [4, 0]  # putin hosts first post war talks
+    # pinned first band key: a change of hashing would silently change story decisions
+    assert int(sig.band_keys[0, 0]) == 4906115818127689531
+    assert SameStory().check(sig.shingle_set(0), sig.shingle_set(0)) == 2.0
+    assert SameStory().check(sig.shingle_set(0), sig.shingle_set(1)) == 0.0
+
+
+def test_batch_tokeniser_matches_per_text_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fast path tokenises chunks of texts joined by sentinels; it must see the same words
+    monkeypatch.setattr(textsig, "_CHUNK_TEXTS", 3)  # force several chunks
+    texts = [
+        ("Putin Hosts Talks", STORY),
+        ("", ""),
+        ("Café au lait — “naïve” résumé", "Москва: ёлка; under_score O'Neil 3.5% #39;s"),
+        ("Short", "two words"),
+        ("Carmakers rally", OTHER),
+        ("Floods", THIRD),
+        ("", "İstanbul ß straße ﬁ ligature"),
+    ]
+    words, counts, keys = textsig._word_hashes(texts)
+    expected = [textsig._word_hash(w) for t, b in texts for w in [*normalise_words(t), *normalise_words(b)]]
+    assert words.tolist() == expected
+    assert counts.tolist() == [len(normalise_words(t)) + len(normalise_words(b)) for t, b in texts]
+    # title key only for titles of 3+ words, lede key only for bodies of 8+ words; others unique
+    assert keys[0, 0] == textsig._word_hashes([("putin hosts TALKS!", "x")])[2][0, 0]
+    assert keys[0, 1] == textsig._word_hashes([("other title here", STORY[:80])])[2][0, 1]
+    assert len(set(keys[:, 0].tolist())) == len(texts)
