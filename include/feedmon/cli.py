@@ -51,8 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = pipeline.run_cycle(demo, datetime.now(UTC).date())
     _print(summary, args.json)
     print(
-        "\nread it back:\n"
-        f"  python -c \"import pandas as pd; print(pd.read_parquet('{settings.data_dir}/snapshots'))\""
+        f"\nread it back:\n  python -c \"import pandas as pd; print(pd.read_parquet('{settings.data_dir}/snapshots'))\""
     )
     return 0
 

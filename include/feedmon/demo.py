@@ -50,8 +50,7 @@ def format_summary(summary: dict) -> str:
         f"feedmon — {summary['date']} (run {summary['run_id']})",
         f"  feeds        {summary['feeds_ok']} ok, {summary['feeds_failed']} failed"
         + (f" ({', '.join(summary['failed_feeds'])})" if summary["failed_feeds"] else ""),
-        f"  articles     {summary['articles']} in the day's snapshot"
-        f" ({summary['new_articles']} new this run)",
+        f"  articles     {summary['articles']} in the day's snapshot ({summary['new_articles']} new this run)",
         f"  stories      {summary['stories']} ({summary['copies_folded']} copies folded into stories,"
         f" {summary.get('exact_duplicates', 0)} exact duplicates dropped this run)",
         f"  conflict     {summary['conflict_stories']} conflict-tagged stories",

@@ -266,9 +266,7 @@ def _health_status(res: FetchResult, parse_info: dict[str, Any] | None) -> tuple
         return res.status, res.error
     if parse_info["entries"] == 0:
         return ("parse_error", parse_info["error"]) if parse_info["error"] else ("empty", None)
-    return "ok", parse_info[
-        "error"
-    ] or res.error  # a bozo feed that still gave entries is ok, with its complaint
+    return "ok", parse_info["error"] or res.error  # a bozo feed that still gave entries is ok, with its complaint
 
 
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:

@@ -54,8 +54,15 @@ def test_seed_story_is_one_clean_tagged_story(settings: Settings):
     assert not text.startswith("MOSCOW")
     assert not text.startswith(scraped["title"]) and scraped["title"] not in text
     assert text.count(SEED_PHRASE) == 1
-    for junk in ("Disclaimer", "Read all the Latest News", "What's your reaction?", "Write the first comment",
-                 "0 comment", "user-avatar", "https://"):
+    for junk in (
+        "Disclaimer",
+        "Read all the Latest News",
+        "What's your reaction?",
+        "Write the first comment",
+        "0 comment",
+        "user-avatar",
+        "https://",
+    ):
         assert junk not in text, junk
     assert scraped["url"] == "https://kapitoshka.info/world/putin-hosts-talks-azerbaijan-armenia.html"
     for _, row in copies.iterrows():
