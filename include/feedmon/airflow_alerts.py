@@ -27,7 +27,7 @@ from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineRefe
 
 from feedmon import alerts
 from feedmon.airflow_tasks import as_utc, context_field, run_day
-from feedmon.config import ConfigError, Settings
+from feedmon.config import Settings, env_number
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +37,17 @@ DEFAULT_DEADLINE_MINUTES = 20.0
 
 
 # --------------------------------------------------------------------------- settings read at parse time
-def _env_minutes(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of minutes") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw} must be > 0")
-    return value
-
-
 def run_timeout() -> timedelta:
     """``dagrun_timeout`` for the ingest DAG (``FEEDMON_RUN_TIMEOUT_MINUTES``, default 25 for a 30-min
     schedule): the scheduler fails a run that takes longer, and the failure callback reports it as late."""
-    return timedelta(minutes=_env_minutes("FEEDMON_RUN_TIMEOUT_MINUTES", DEFAULT_RUN_TIMEOUT_MINUTES))
+    minutes = env_number("FEEDMON_RUN_TIMEOUT_MINUTES", DEFAULT_RUN_TIMEOUT_MINUTES, minimum=0, exclusive=True)
+    return timedelta(minutes=minutes)
 
 
 def late_run_deadline(minutes: float | None = None) -> DeadlineAlert:
     """A Deadline Alert (Airflow >= 3.1, experimental): warn when a run is not finished ``minutes`` after
     it was queued (``FEEDMON_DEADLINE_MINUTES``, default 20), without killing it. Runs in the triggerer."""
-    minutes = minutes or _env_minutes("FEEDMON_DEADLINE_MINUTES", DEFAULT_DEADLINE_MINUTES)
+    minutes = minutes or env_number("FEEDMON_DEADLINE_MINUTES", DEFAULT_DEADLINE_MINUTES, minimum=0, exclusive=True)
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=minutes),

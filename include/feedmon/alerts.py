@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from feedmon import storage
-from feedmon.config import ConfigError, Settings
+from feedmon.config import Settings, env_number
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,7 @@ def webhook_from_env() -> str | None:
 
 def stale_hours_from_env() -> float:
     """``FEEDMON_STALE_HOURS``: hours without a new article before the feeds count as silent."""
-    raw = os.environ.get("FEEDMON_STALE_HOURS")
-    if raw in (None, ""):
-        return DEFAULT_STALE_HOURS
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ConfigError(f"FEEDMON_STALE_HOURS={raw!r} is not a number") from None
-    if hours <= 0:
-        raise ConfigError(f"FEEDMON_STALE_HOURS={raw} must be > 0")
-    return hours
+    return env_number("FEEDMON_STALE_HOURS", DEFAULT_STALE_HOURS, minimum=0, exclusive=True)
 
 
 def deliver(

@@ -23,24 +23,24 @@ class ConfigError(ValueError):
     """A setting has a value feedmon cannot use; the message names the variable."""
 
 
-def _env_float(name: str, default: float) -> float:
+def env_number(
+    name: str, default: float, *, kind: type = float, minimum: float | None = None, exclusive: bool = False
+) -> float:
+    """A number from the environment (``default`` when unset), refused with the variable's name.
+
+    The one parser for every numeric ``FEEDMON_*`` setting, so they all fail the same clear way.
+    """
     raw = os.environ.get(name)
     if raw in (None, ""):
         return default
     try:
-        return float(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        what = "whole number" if kind is int else "number"
+        raise ConfigError(f"{name}={raw!r} is not a {what}") from None
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        raise ConfigError(f"{name}={raw} must be {'>' if exclusive else '>='} {minimum:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,10 @@ class Settings:
         data = data_dir or os.environ.get("FEEDMON_DATA_DIR") or str(DEFAULT_DATA_DIR)
         if storage.is_local(data):
             data = str(Path(data.removeprefix("file://")).expanduser().resolve())
-        share = _env_float("FEEDMON_MAX_FAILED_SHARE", 0.5)
-        if not 0.0 <= share <= 1.0:
+        share = env_number("FEEDMON_MAX_FAILED_SHARE", 0.5, minimum=0.0)
+        if share > 1.0:
             raise ConfigError(f"FEEDMON_MAX_FAILED_SHARE={share} must be between 0 and 1")
-        lookback = _env_int("FEEDMON_LOOKBACK_DAYS", 7)
-        if lookback < 0:
-            raise ConfigError(f"FEEDMON_LOOKBACK_DAYS={lookback} must be >= 0")
+        lookback = int(env_number("FEEDMON_LOOKBACK_DAYS", 7, kind=int, minimum=0))
         return cls(feeds_file=feeds, data_dir=data, lookback_days=lookback, max_failed_share=share)
 
     # Layout of the data dir: the contract readers rely on (README "Outputs").

@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from feedmon.models import Article
-from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, normalise_words, overlap
+from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, normalise_words, overlap
 
 __all__ = [
     "DedupResult",
@@ -92,6 +90,7 @@ class SameStory:
     typo_containment: float = 0.3
     min_word_containment: float = 0.7
     min_shared_words: int = 4
+    min_root_containment: float = 0.25
 
     def check(
         self,
@@ -167,6 +166,7 @@ class StoryIndex:
         self,
         texts: Iterable[str | tuple[str, str]],
         *,
+        text_of: Callable[[int], str | tuple[str, str]] | None = None,
         params: SignatureParams | None = None,
         rule: SameStory | None = None,
         max_stories_checked: int = 6,
@@ -177,14 +177,16 @@ class StoryIndex:
         self.rule = rule or SameStory()
         self.sigs = compute_signatures(texts, self.params)
         n = len(self.sigs)
-        self._bands = BandIndex(self.sigs.band_keys, self.sigs.sizes > 0)
-        self.sigs.band_keys = np.zeros((0, 0), dtype=np.uint64)  # only the index needs them: free them
+        self._bands = BandIndex(self.sigs.band_parts, self.sigs.sizes > 0)
+        self.sigs.band_parts = []  # only the index needs them: free them
+        self._text_of = text_of
         self.story: list[int] = [-1] * n
         self._max_checked = max_stories_checked
         self._accept = accept_bands
         self._chunk = chunk
         self._cand: tuple[int, int, list[int], list[int], list[int]] = (0, 0, [], [], [])
         self._sets: dict[int, frozenset[int]] = {}
+        self._root: dict[int, int] = {}  # story -> its first row
         self.n_stories = 0
 
     def _shingles(self, i: int) -> frozenset[int]:
@@ -194,6 +196,10 @@ class StoryIndex:
                 self._sets.clear()
             got = self._sets[i] = self.sigs.shingle_set(i)
         return got
+
+    def _words(self, i: int) -> frozenset[int]:
+        assert self._text_of is not None
+        return content_words(self._text_of(i))
 
     def _candidates(self, i: int) -> tuple[list[int], list[int]]:
         lo, hi, off, rows, counts = self._cand
@@ -208,11 +214,30 @@ class StoryIndex:
     def assign(self, i: int, story: int) -> None:
         """Put row ``i`` into an already known story (e.g. from history)."""
         self.story[i] = story
+        self._root.setdefault(story, i)
         self.n_stories = max(self.n_stories, story + 1)
 
     def new_story(self) -> int:
         self.n_stories += 1
         return self.n_stories - 1
+
+    def _agrees_with_root(self, i: int, s: int, shared_bands: dict[int, int]) -> bool:
+        """Row ``i`` also resembles the first row of story ``s`` (guards against chaining).
+
+        Without it, a copy that lifts a background paragraph from another story could pull that
+        other story's next copies into its own story, one weak link at a time. Sharing two LSH
+        bands with the first row settles it cheaply; otherwise the shingle sets are compared.
+        """
+        root = self._root[s]
+        if shared_bands.get(root, 0) >= 2:
+            return True
+        _, contain, _ = overlap(self._shingles(i), self._shingles(root))
+        if contain >= self.rule.min_root_containment:
+            return True
+        if self._text_of is None:
+            return False
+        wa, wb = self._words(i), self._words(root)
+        return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= self.rule.min_word_containment
 
     def match(self, i: int) -> int:
         """Best verified story for row ``i`` among the earlier rows, or -1."""
@@ -220,15 +245,16 @@ class StoryIndex:
         if not cands:
             return -1
         story = self.story
+        root = self._root
+        shared = dict(zip(cands, counts, strict=True))
         tried: dict[int, int] = {}  # story -> members tried
         best_score, best_story = 0.0, -1
         mine: frozenset[int] | None = None
-        sigs = self.sigs
         for m, c in zip(cands, counts, strict=True):  # most shared bands first
             s = story[m]
             if s < 0 or s == best_story:
                 continue
-            if c >= self._accept and best_story < 0:
+            if c >= self._accept and best_story < 0 and (root[s] == m or self._agrees_with_root(i, s, shared)):
                 return s
             n = tried.get(s, 0)
             if n >= 2 or (n == 0 and len(tried) >= self._max_checked):
@@ -236,7 +262,10 @@ class StoryIndex:
             tried[s] = n + 1
             if mine is None:
                 mine = self._shingles(i)
-            score = self.rule.check(mine, self._shingles(m), lambda m=m: (sigs.word_set(i), sigs.word_set(m)))
+            words = None if self._text_of is None else (lambda m=m: (self._words(i), self._words(m)))
+            score = self.rule.check(mine, self._shingles(m), words)
+            if score and root[s] != m and not self._agrees_with_root(i, s, shared):
+                score = 0.0
             if score > best_score or (score and score == best_score and s < best_story):
                 best_score, best_story = score, s
             if score:
@@ -254,7 +283,7 @@ class StoryIndex:
 
 def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
     """Story number of each text, clustering them in the given order (for eval and benchmarks)."""
-    index = StoryIndex(texts, **kwargs)
+    index = StoryIndex(texts, text_of=texts.__getitem__, **kwargs)
     for i in range(len(index.story)):
         index.add(i)
     return index.story
@@ -366,7 +395,9 @@ def deduplicate(
 
     # ---- near duplicates: stories
     pool = [*past, *today, *new]
-    index = StoryIndex(((a.title, a.text) for a in pool), params=params, rule=rule)
+    index = StoryIndex(
+        ((a.title, a.text) for a in pool), text_of=lambda i: (pool[i].title, pool[i].text), params=params, rule=rule
+    )
     story_ids: list[str] = []
     story_num: dict[str, int] = {}
     n_old = len(past) + len(today)

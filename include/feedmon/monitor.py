@@ -59,32 +59,16 @@ FILTER_HEALTHY = "healthy"
 #: Status shown for a configured feed that has no feed-health row in the history window.
 NO_DATA = "no_data"
 
-_FALLBACK_STATUSES: tuple[str, ...] = (
-    "ok",
-    "not_modified",
-    "http_error",
-    "timeout",
-    "too_large",
-    "redirect_loop",
-    "connection_error",
-    "parse_error",
-    "empty",
-    "backoff",
-)
 _DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
 def feed_statuses() -> tuple[tuple[str, ...], frozenset[str]]:
     """``(all statuses, failed statuses)`` from :mod:`feedmon.fetch`, the one place that defines them.
 
-    Imported lazily (fetch pulls in requests) with a copy as fallback, so the page still renders
-    if that module cannot be imported.
+    Imported on first use: fetch pulls in requests, which the plugin's import must not pay for.
     """
-    try:
-        from feedmon.fetch import FAILED_STATUSES, FEED_STATUSES
-    except ImportError:  # pragma: no cover - only while fetch.py is absent or broken
-        statuses = _FALLBACK_STATUSES
-        return statuses, frozenset(statuses) - {"ok", "not_modified"}
+    from feedmon.fetch import FAILED_STATUSES, FEED_STATUSES
+
     return tuple(FEED_STATUSES), frozenset(FAILED_STATUSES)
 
 

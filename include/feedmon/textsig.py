@@ -22,6 +22,7 @@ __all__ = [
     "SignatureParams",
     "Signatures",
     "compute_signatures",
+    "content_words",
     "key_of",
     "normalise_words",
     "overlap",
@@ -55,28 +56,42 @@ class SignatureParams:
 class Signatures:
     """Signatures of a batch of texts, row ``i`` belonging to ``texts[i]``.
 
-    ``shingles[offsets[i]:offsets[i + 1]]`` are the sorted unique 32-bit shingle hashes of text
-    ``i``, ``words[word_offsets[i]:word_offsets[i + 1]]`` its content words (stopwords left out);
-    ``band_keys[i]`` are its LSH keys (one per band); ``sizes[i] == 0`` marks a text with no words.
+    Kept in the chunks they were computed in (``chunk`` rows each), so that nothing is copied
+    into one big array at the end: for chunk ``c``, ``shingles[c][offsets[c][j]:offsets[c][j + 1]]``
+    are the sorted unique 32-bit shingle hashes of row ``c * chunk + j`` and ``band_parts[c][j]``
+    its LSH keys (one per band). ``sizes[i] == 0`` marks a text with no words.
     """
 
-    shingles: np.ndarray
-    offsets: np.ndarray
-    words: np.ndarray
-    word_offsets: np.ndarray
-    band_keys: np.ndarray
+    chunk: int
+    shingles: list[np.ndarray]
+    offsets: list[np.ndarray]
+    band_parts: list[np.ndarray]
     sizes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.sizes)
 
+    @property
+    def band_keys(self) -> np.ndarray:
+        """All band keys as one (rows x bands) array (a copy; for inspection and tests)."""
+        return np.concatenate(self.band_parts) if self.band_parts else np.zeros((0, 0), dtype=_U64)
+
     def shingle_set(self, i: int) -> frozenset[int]:
         """Exact shingle set of text ``i`` (used to verify LSH candidates)."""
-        return frozenset(self.shingles[self.offsets[i] : self.offsets[i + 1]].tolist())
+        c, j = divmod(i, self.chunk)
+        off = self.offsets[c]
+        return frozenset(self.shingles[c][off[j] : off[j + 1]].tolist())
 
-    def word_set(self, i: int) -> frozenset[int]:
-        """Content words of text ``i``: robust to typos and reordering, weak alone."""
-        return frozenset(self.words[self.word_offsets[i] : self.word_offsets[i + 1]].tolist())
+
+def content_words(text: str | tuple[str, str]) -> frozenset[int]:
+    """Content words (stopwords left out) of a text or (title, text): robust to typos, weak alone.
+
+    Computed on demand from the text rather than stored: only candidate pairs in the "typo
+    zone" of :class:`feedmon.dedup.SameStory` need them.
+    """
+    parts = text if isinstance(text, tuple) else (text,)
+    words = [w for part in parts for w in normalise_words(part)]
+    return frozenset(h >> 32 for h in _lookup([w.encode("utf-8") for w in words]) if h & 1)
 
 
 def _fold(text: str) -> str:
@@ -125,19 +140,23 @@ _CHUNK_TEXTS = 4096
 
 
 def _lookup(words: list[bytes]) -> list[int]:
+    """Hashes of words through the module cache (one C-level ``map`` when all are known).
+
+    New words are found with one set difference, not a Python loop over every word. When the
+    cache is full it is not cleared (that would make every chunk miss): the common words that
+    filled it stay, and the rare rest is hashed afresh for each chunk.
+    """
     cache = _WORD_CACHE
     try:
-        return [cache[w] for w in words]
+        return list(map(cache.__getitem__, words))
     except KeyError:
-        if len(cache) > _WORD_CACHE_MAX:
-            cache.clear()
-        out = []
-        for w in words:
-            h = cache.get(w)
-            if h is None:
-                h = cache[w] = _bytes_hash(w)
-            out.append(h)
-        return out
+        missing = set(words).difference(cache)
+        if len(cache) + len(missing) <= _WORD_CACHE_MAX:
+            cache.update((w, _bytes_hash(w)) for w in missing)
+            return list(map(cache.__getitem__, words))
+        local = {w: _bytes_hash(w) for w in missing}
+        local.update((w, cache[w]) for w in set(words).difference(local))
+        return list(map(local.__getitem__, words))
 
 
 # ASCII letters and digits kept (A-Z lowered), other ASCII bytes to spaces, UTF-8 bytes kept:
@@ -360,16 +379,18 @@ _STOPWORDS = [
 ]
 
 
+_STOP_BYTES = frozenset(w.encode() for w in _STOPWORDS)
+
+
 def _bytes_hash(b: bytes) -> int:
+    """64-bit word hash; its lowest bit says whether the word is a content word (1) or a stopword (0)."""
     # two crc32 halves give 64 bits; collisions between words are then negligible
-    return ((zlib.crc32(b) << 32) | zlib.crc32(b, 0x5BD1E995)) or 1
+    h = (zlib.crc32(b) << 32) | zlib.crc32(b, 0x5BD1E995)
+    return h & ~1 if b in _STOP_BYTES else h | 1
 
 
 def _word_hash(w: str) -> int:
     return _bytes_hash(w.encode("utf-8"))
-
-
-_STOP_HASHES = np.array(sorted({_word_hash(w) for w in _STOPWORDS}), dtype=_U64)
 
 
 def _unique_per_row(values: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -392,48 +413,28 @@ def _unique_per_row(values: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np
 
 
 def compute_signatures(texts: Iterable[str | tuple[str, str]], params: SignatureParams | None = None) -> Signatures:
-    """Shingle sets, content-word sets and LSH band keys for every text of the batch.
+    """Shingle sets and LSH band keys for every text of the batch.
 
     The band keys end with two exact keys (title, lede) after the ``params.bands`` MinHash bands.
     Work is done a chunk of texts at a time, so temporaries stay small whatever the batch size;
-    what is kept is 32-bit shingle and word hashes plus the band keys.
+    what is kept is 32-bit shingle hashes (with int32 offsets) plus the band keys.
     """
     params = params or SignatureParams()
-    sh_parts, sh_counts, cw_parts, cw_counts, key_parts = [], [], [], [], []
+    chunk = _CHUNK_TEXTS
+    sh_parts, off_parts, key_parts, sizes = [], [], [], []
     for words, counts, exact in _word_chunks(texts):
         sh, off = _shingles(words, counts, params.shingle)
         key_parts.append(np.concatenate([_minhash_bands(sh, off, params), exact], axis=1))
         sh32, off = _unique_per_row(sh >> _U64(32), off)  # the minimum above ignores repeats
         sh_parts.append(sh32)
-        sh_counts.append(np.diff(off))
-        content = ~np.isin(words, _STOP_HASHES)
-        row_of_word = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        kept = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row_of_word[content], minlength=len(counts)), out=kept[1:])
-        cw, cw_off = _unique_per_row(words[content] >> _U64(32), kept)
-        cw_parts.append(cw)
-        cw_counts.append(np.diff(cw_off))
-
-    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        out = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-        parts.clear()  # free each list as soon as it is joined: peak memory is parts + one result
-        return out
-
-    sizes = joined(sh_counts, np.int64)
-    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    word_counts = joined(cw_counts, np.int64)
-    word_offsets = np.zeros(len(word_counts) + 1, dtype=np.int64)
-    np.cumsum(word_counts, out=word_offsets[1:])
-    keys = np.concatenate(key_parts) if key_parts else np.zeros((0, params.bands + 2), dtype=_U64)
-    key_parts.clear()
+        off_parts.append(off.astype(np.int32))
+        sizes.append(np.diff(off).astype(np.int32))
     return Signatures(
-        shingles=joined(sh_parts, np.uint32),
-        offsets=offsets,
-        words=joined(cw_parts, np.uint32),
-        word_offsets=word_offsets,
-        band_keys=keys,
-        sizes=sizes,
+        chunk=chunk,
+        shingles=sh_parts,
+        offsets=off_parts,
+        band_parts=key_parts,
+        sizes=np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int32),
     )
 
 
@@ -447,8 +448,10 @@ class BandIndex:
     a story because copies share several bands.
     """
 
-    def __init__(self, band_keys: np.ndarray, valid: np.ndarray) -> None:
-        n, bands = band_keys.shape
+    def __init__(self, band_keys: np.ndarray | list[np.ndarray], valid: np.ndarray) -> None:
+        parts = band_keys if isinstance(band_keys, list) else [band_keys]
+        n = sum(len(p) for p in parts)
+        bands = parts[0].shape[1] if parts else 0
         self.n = n
         rows = np.arange(n, dtype=np.int64)
         # per band and row: the first row of its run, and the row before it when that is another
@@ -456,7 +459,7 @@ class BandIndex:
         self.head = np.empty((bands, n), dtype=np.int32)
         self.prev = np.empty((bands, n), dtype=np.int32)
         for b in range(bands):
-            keys = band_keys[:, b]
+            keys = np.concatenate([p[:, b] for p in parts])  # one column at a time: small copies
             order = np.lexsort((rows, keys))
             ks = keys[order]
             new = np.ones(n, dtype=bool)
