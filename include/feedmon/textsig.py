@@ -2,8 +2,9 @@
 
 Everything is computed for a whole batch of texts at once with numpy, because per-document Python
 loops (as in ``datasketch``) dominate the cost of deduplicating millions of articles. Hashes are
-derived from ``zlib.crc32`` of words, never from Python's salted ``hash()``, so the same text gets
-the same signature in every process and every run (story decisions must be reproducible).
+computed from the bytes of words with fixed constants, never from Python's salted ``hash()``, so
+the same text gets the same signature in every process and every run (story decisions must be
+reproducible).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,11 +31,6 @@ __all__ = [
 _WORD_RE = re.compile(r"[^\W_]+")
 _U64 = np.uint64
 _MASK64 = (1 << 64) - 1
-
-# Word -> 64-bit hash cache. News vocabulary is small (tens of thousands of words), so caching
-# turns hashing into one dict lookup per token; the cap keeps a long-lived worker bounded.
-_WORD_CACHE: dict[bytes, int] = {}
-_WORD_CACHE_MAX = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +86,8 @@ def content_words(text: str | tuple[str, str]) -> frozenset[int]:
     """
     parts = text if isinstance(text, tuple) else (text,)
     words = [w for part in parts for w in normalise_words(part)]
-    return frozenset(h >> 32 for h in _lookup([w.encode("utf-8") for w in words]) if h & 1)
+    h = _hash_word_bytes(" ".join(words).encode("utf-8"))
+    return frozenset((h[(h & _U64(1)).astype(bool)] >> _U64(32)).tolist())
 
 
 def _fold(text: str) -> str:
@@ -137,26 +133,6 @@ _LEDE_WORDS = 8
 _TITLE_END = "zqxjtitleendzqxj"  # sentinel words: never produced by real text
 _BODY_END = "zqxjbodyendzqxj"
 _CHUNK_TEXTS = 4096
-
-
-def _lookup(words: list[bytes]) -> list[int]:
-    """Hashes of words through the module cache (one C-level ``map`` when all are known).
-
-    New words are found with one set difference, not a Python loop over every word. When the
-    cache is full it is not cleared (that would make every chunk miss): the common words that
-    filled it stay, and the rare rest is hashed afresh for each chunk.
-    """
-    cache = _WORD_CACHE
-    try:
-        return list(map(cache.__getitem__, words))
-    except KeyError:
-        missing = set(words).difference(cache)
-        if len(cache) + len(missing) <= _WORD_CACHE_MAX:
-            cache.update((w, _bytes_hash(w)) for w in missing)
-            return list(map(cache.__getitem__, words))
-        local = {w: _bytes_hash(w) for w in missing}
-        local.update((w, cache[w]) for w in set(words).difference(local))
-        return list(map(local.__getitem__, words))
 
 
 # ASCII letters and digits kept (A-Z lowered), other ASCII bytes to spaces, UTF-8 bytes kept:
@@ -228,7 +204,7 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[tuple[np.nd
         if not chunk:
             break
         n = len(chunk) // 4
-        h = np.array(_lookup("".join(chunk).encode("utf-8").translate(_ASCII_WORDS).split()), dtype=_U64)
+        h = _hash_word_bytes("".join(chunk).encode("utf-8").translate(_ASCII_WORDS))
         t_end = np.flatnonzero(h == _U64(h_title))
         b_end = np.flatnonzero(h == _U64(h_body))
         prev_b = np.concatenate([[-1], b_end[:-1]])
@@ -379,18 +355,65 @@ _STOPWORDS = [
 ]
 
 
-_STOP_BYTES = frozenset(w.encode() for w in _STOPWORDS)
+_BYTE_MULTS = np.arange(1, 65, dtype=_U64)  # replaced by mixed odd multipliers below
 
 
-def _bytes_hash(b: bytes) -> int:
-    """64-bit word hash; its lowest bit says whether the word is a content word (1) or a stopword (0)."""
-    # two crc32 halves give 64 bits; collisions between words are then negligible
-    h = (zlib.crc32(b) << 32) | zlib.crc32(b, 0x5BD1E995)
-    return h & ~1 if b in _STOP_BYTES else h | 1
+def _hash_word_bytes(buf: bytes) -> np.ndarray:
+    """64-bit hash of every space-separated word of ``buf``, vectorised over the whole buffer.
+
+    Each byte is multiplied by a constant for its position in the word, the products summed per
+    word and mixed: no Python-level work per word, no vocabulary cache (whose cost grows with
+    the vocabulary), the same value in every process. The lowest bit tells content words (1)
+    from stopwords (0).
+    """
+    b = np.frombuffer(buf, dtype=np.uint8)
+    if not len(b):
+        return np.zeros(0, dtype=_U64)
+    is_char = b != 32
+    before = np.zeros_like(is_char)
+    before[1:] = is_char[:-1]
+    after = np.zeros_like(is_char)
+    after[:-1] = is_char[1:]
+    starts = np.flatnonzero(is_char & ~before)
+    if not len(starts):
+        return np.zeros(0, dtype=_U64)
+    lengths = np.flatnonzero(is_char & ~after) + 1 - starts
+    chars = np.flatnonzero(is_char)
+    pos = chars - np.repeat(starts, lengths)
+    with np.errstate(over="ignore"):
+        contrib = b[chars].astype(_U64) * _BYTE_MULTS[np.minimum(pos, 63)]
+        sums = np.add.reduceat(contrib, np.cumsum(lengths) - lengths)
+        h = _splitmix64(sums ^ (lengths.astype(_U64) * _U64(0xD6E8FEB86659FD93))) | _U64(1)
+    if len(_STOP_ARR):
+        cand = _STOP_LUT[(h >> _U64(1)) & _U64(0xFFFF)]
+        stop = (cand >= 0) & (_STOP_ARR[np.maximum(cand, 0)] == h)
+        h[stop] &= _U64(~1 & _MASK64)
+    return h
 
 
 def _word_hash(w: str) -> int:
-    return _bytes_hash(w.encode("utf-8"))
+    """Hash of one normalised word (as :func:`_hash_word_bytes` computes it in a batch)."""
+    got = _hash_word_bytes(w.encode("utf-8"))
+    return int(got[0]) if len(got) else 0
+
+
+_STOP_ARR = np.zeros(0, dtype=_U64)
+_STOP_LUT = np.full(1 << 16, -1, dtype=np.int32)
+
+
+def _init_stopwords() -> None:
+    global _BYTE_MULTS, _STOP_ARR
+    _BYTE_MULTS = _splitmix64(np.arange(1, 65, dtype=_U64)) | _U64(1)
+    arr = _hash_word_bytes(" ".join(_STOPWORDS).encode())  # all "content" while the LUT is empty
+    _STOP_ARR = arr
+    slots = ((arr >> _U64(1)) & _U64(0xFFFF)).astype(np.int64)
+    if len(set(slots.tolist())) != len(slots):
+        raise RuntimeError("stopword hash slots collide; change the multipliers")
+    _STOP_LUT[slots] = np.arange(len(arr), dtype=np.int32)
+    _STOP_ARR = arr
+
+
+_init_stopwords()
 
 
 def _unique_per_row(values: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
