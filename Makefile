@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run demo test lint fmt unit e2e browser-deps screenshot test-distributed eval bench bench-quick clean
+.PHONY: help setup lock run demo test lint fmt unit e2e browser-deps screenshot test-distributed eval bench bench-quick bench-fetch bench-clean bench-dedup bench-tag clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,18 @@ bench: setup ## Benchmarks with baselines (fetch, clean, dedup at 100k and 1M, t
 	nice $(BIN)/python bench/bench_fetch.py
 	nice $(BIN)/python bench/bench_clean.py
 	nice $(BIN)/python bench/bench_dedup.py
+	nice $(BIN)/python bench/bench_tag.py
+
+bench-fetch: setup ## Fetch benchmark: 1,000 feeds with 100 ms latency vs a sequential requests+feedparser loop
+	nice $(BIN)/python bench/bench_fetch.py
+
+bench-clean: setup ## Cleaning throughput on AG-derived articles
+	nice $(BIN)/python bench/bench_clean.py
+
+bench-dedup: setup ## Clean+dedup at 100k and 1M articles vs datasketch MinHashLSH and trafilatura Simhash
+	nice $(BIN)/python bench/bench_dedup.py
+
+bench-tag: setup ## Tagging 1M articles vs a naive per-term regex loop
 	nice $(BIN)/python bench/bench_tag.py
 
 bench-quick: setup ## Smaller benchmark variants (about a minute each)
