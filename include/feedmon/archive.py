@@ -61,14 +61,20 @@ def write_batch(
     return path
 
 
-def read_run(run_dir: str) -> list[FetchResult]:
-    """Every archived fetch result of one run (bodies loaded), in batch then feed order."""
+def _manifests(run_dir: str) -> list[dict[str, Any]]:
+    return [json.loads(storage.read_bytes(p)) for p in storage.glob(storage.join(run_dir, "manifest-*.json"))]
+
+
+def read_run(run_dir: str, *, bodies: bool = True) -> list[FetchResult]:
+    """Every archived fetch result of one run, in batch then feed order.
+
+    ``bodies=False`` reads only the manifests (for feed-health rows), skipping decompression.
+    """
     results: list[FetchResult] = []
-    for path in storage.glob(storage.join(run_dir, "manifest-*.json")):
-        manifest = json.loads(storage.read_bytes(path))
+    for manifest in _manifests(run_dir):
         for meta in manifest["results"]:
             body = None
-            if meta.get("body"):
+            if bodies and meta.get("body"):
                 body = gzip.decompress(storage.read_bytes(storage.join(run_dir, meta["body"])))
                 if hashlib.sha256(body).hexdigest() != meta["sha256"]:
                     raise ValueError(f"{run_dir}/{meta['body']}: checksum mismatch, archive is corrupt")
@@ -94,16 +100,20 @@ def read_run(run_dir: str) -> list[FetchResult]:
 def read_feed_configs(run_dir: str) -> dict[str, FeedConfig]:
     """The feed configurations as they were when the run fetched."""
     feeds: dict[str, FeedConfig] = {}
-    for path in storage.glob(storage.join(run_dir, "manifest-*.json")):
-        for meta in json.loads(storage.read_bytes(path))["results"]:
-            cfg = meta.get("feed") or {}
-            feeds[meta["feed_id"]] = FeedConfig(id=meta["feed_id"], url=meta["url"], **cfg)
+    for manifest in _manifests(run_dir):
+        for meta in manifest["results"]:
+            feeds[meta["feed_id"]] = FeedConfig(id=meta["feed_id"], url=meta["url"], **(meta.get("feed") or {}))
     return feeds
+
+
+def run_id(run_dir: str) -> str:
+    """The pipeline run id that wrote an archived run."""
+    return _manifests(run_dir)[0]["run_id"]
 
 
 def run_started_at(run_dir: str) -> datetime | None:
     """Earliest fetch time recorded in a run's manifests (orders runs for reprocessing)."""
-    times = [r.fetched_at for r in read_run(run_dir)]
+    times = [r.fetched_at for r in read_run(run_dir, bodies=False)]
     return min(times) if times else None
 
 

@@ -283,7 +283,7 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
     health_rows = []
-    for res in archive.read_run(ctx.raw_dir):
+    for res in archive.read_run(ctx.raw_dir, bodies=False):
         status, error = _health_status(res, report.get(res.feed_id))
         health_rows.append(
             {
@@ -386,6 +386,5 @@ def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
     storage.remove(settings.snapshot_path(day))
     summary: dict[str, Any] = {}
     for run_dir in runs:
-        manifest = json.loads(storage.read_bytes(storage.glob(storage.join(run_dir, "manifest-*.json"))[0]))
-        summary = process(RunContext(settings, day, manifest["run_id"]))
+        summary = process(RunContext(settings, day, archive.run_id(run_dir)))
     return summary

@@ -1,0 +1,48 @@
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feedmon import archive
+from feedmon.models import FeedConfig, FetchResult
+
+T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+FEEDS = {
+    "a": FeedConfig(id="a", url="https://a.example/rss", name="A", agency="AP", language="en"),
+    "b": FeedConfig(id="b", url="https://b.example/rss"),
+}
+
+
+def _results(t: datetime) -> list[FetchResult]:
+    return [
+        FetchResult("a", FEEDS["a"].url, "ok", t, 12, http_status=200, body=b"<rss/>", bytes=6,
+                    headers={"etag": '"x"'}),
+        FetchResult("b", FEEDS["b"].url, "http_error", t, 5, http_status=404, error="HTTP 404"),
+    ]  # fmt: skip
+
+
+def test_round_trip_keeps_bodies_headers_and_feed_config(tmp_path: Path):
+    run = str(tmp_path / "run1")
+    archive.write_batch(run, 0, "run-1", _results(T0), FEEDS)
+    back = archive.read_run(run)
+    assert back == _results(T0)
+    assert archive.read_run(run, bodies=False)[0].body is None
+    assert archive.read_feed_configs(run)["a"] == FEEDS["a"]
+    assert archive.run_id(run) == "run-1"
+    assert gzip.decompress((tmp_path / "run1" / "a.body.gz").read_bytes()) == b"<rss/>"
+
+
+def test_corrupt_body_is_refused(tmp_path: Path):
+    run = str(tmp_path / "run1")
+    archive.write_batch(run, 0, "run-1", _results(T0), FEEDS)
+    (tmp_path / "run1" / "a.body.gz").write_bytes(gzip.compress(b"<rss>tampered</rss>"))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        archive.read_run(run)
+
+
+def test_runs_listed_oldest_first_whatever_their_names(tmp_path: Path):
+    archive.write_batch(str(tmp_path / "zzz-early"), 0, "early", _results(T0), FEEDS)
+    archive.write_batch(str(tmp_path / "aaa-late"), 0, "late", _results(T0.replace(hour=9)), FEEDS)
+    runs = archive.list_runs(str(tmp_path))
+    assert [archive.run_id(r) for r in runs] == ["early", "late"]
