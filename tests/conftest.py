@@ -21,9 +21,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
-os.environ.setdefault("FEEDMON_DATA_DIR", str(_AIRFLOW_HOME / "default-data"))
-os.environ.pop("FEEDMON_FEEDS", None)
-os.environ.pop("FEEDMON_ALERT_WEBHOOK", None)
+# ... and no FEEDMON_* setting leaks in from the shell or the Makefile (which exports FEEDMON_DATA_DIR).
+for _name in [n for n in os.environ if n.startswith("FEEDMON_")]:
+    del os.environ[_name]
+os.environ["FEEDMON_DATA_DIR"] = str(_AIRFLOW_HOME / "default-data")
 
 
 @pytest.fixture(scope="session")
