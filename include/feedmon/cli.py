@@ -56,6 +56,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(None, args.data_dir)
+    removed = pipeline.prune(settings, datetime.now(UTC).date(), args.raw_days)
+    print(f"removed {len(removed)} folders" + "".join(f"\n  {p}" for p in removed))
+    return 0
+
+
 def cmd_check_feeds(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.feeds, None)
     feeds = load_feeds(settings.feeds_file, include_disabled=True)
@@ -88,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="offline: serve the bundled sample feeds and run one cycle")
     common(demo, feeds=False)
     demo.set_defaults(func=cmd_demo)
+
+    prn = sub.add_parser("prune", help="delete raw archives older than --raw-days (snapshots are kept)")
+    prn.add_argument("--raw-days", type=int, default=30, help="days of raw archive to keep (default 30)")
+    prn.add_argument("--data-dir", help="output root (default: $FEEDMON_DATA_DIR or ./data)")
+    prn.set_defaults(func=cmd_prune)
 
     chk = sub.add_parser("check-feeds", help="validate a feeds file")
     chk.add_argument("--feeds")

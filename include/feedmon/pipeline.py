@@ -377,6 +377,22 @@ def process(ctx: RunContext) -> dict[str, Any]:
     return summary
 
 
+def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
+    """Delete raw archives older than ``raw_days`` and work folders of runs that died before publish.
+
+    Snapshots and feed health are never pruned: they are the product. A day whose archive is gone
+    can no longer be reprocessed, so keep ``raw_days`` above the longest reprocess you may need.
+    """
+    removed: list[str] = []
+    for area, keep in (("raw", raw_days), ("work", 1)):
+        for folder in storage.glob(storage.join(settings.data_dir, area, "date=*")):
+            day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
+            if (today - day).days > keep:
+                storage.remove_tree(folder)
+                removed.append(folder)
+    return removed
+
+
 def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
     """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order."""
     raw_day = storage.join(settings.data_dir, "raw", f"date={day.isoformat()}")

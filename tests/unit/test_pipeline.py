@@ -138,3 +138,16 @@ def test_first_seen_at_and_published_at_are_utc(settings: Settings):
 def test_run_context_paths(settings: Settings):
     ctx = RunContext(settings, DAY, "scheduled__2026-11-28T00:00:00+00:00")
     assert ctx.raw_dir.endswith("raw/date=2026-11-28/scheduled__2026-11-28T00_00_00_00_00")
+
+
+def test_prune_keeps_snapshots_and_recent_archives(settings: Settings):
+    from datetime import timedelta
+
+    for back in (0, 3, 40):
+        pipeline.run_cycle(settings, DAY - timedelta(days=back), f"run-{back}")
+    root = Path(settings.data_dir)
+    removed = pipeline.prune(settings, DAY, raw_days=30)
+    assert [p for p in removed if "/raw/" in p] == [str(root / "raw" / "date=2026-10-19")]
+    assert sorted(p.name for p in (root / "raw").iterdir()) == ["date=2026-11-25", "date=2026-11-28"]
+    assert len(list((root / "snapshots").iterdir())) == 3
+    assert pipeline.prune(settings, DAY, raw_days=30) == []
