@@ -65,19 +65,27 @@ def _manifests(run_dir: str) -> list[dict[str, Any]]:
     return [json.loads(storage.read_bytes(p)) for p in storage.glob(storage.join(run_dir, "manifest-*.json"))]
 
 
-def read_run(run_dir: str, *, bodies: bool = True) -> list[FetchResult]:
+def read_run(run_dir: str, *, bodies: bool = True, strict: bool = True) -> list[FetchResult]:
     """Every archived fetch result of one run, in batch then feed order.
 
-    ``bodies=False`` reads only the manifests (for feed-health rows), skipping decompression.
+    ``bodies=False`` reads only the manifests (for feed-health rows), skipping decompression. A body
+    that fails its checksum raises, or with ``strict=False`` turns that feed's row into a
+    ``parse_error`` so the other feeds are still processed.
     """
     results: list[FetchResult] = []
     for manifest in _manifests(run_dir):
         for meta in manifest["results"]:
             body = None
             if bodies and meta.get("body"):
-                body = gzip.decompress(storage.read_bytes(storage.join(run_dir, meta["body"])))
-                if hashlib.sha256(body).hexdigest() != meta["sha256"]:
-                    raise ValueError(f"{run_dir}/{meta['body']}: checksum mismatch, archive is corrupt")
+                try:
+                    body = gzip.decompress(storage.read_bytes(storage.join(run_dir, meta["body"])))
+                    if hashlib.sha256(body).hexdigest() != meta["sha256"]:
+                        raise ValueError("checksum mismatch")
+                except (OSError, ValueError, EOFError) as exc:
+                    problem = f"{run_dir}/{meta['body']}: archived body unreadable ({exc}), archive is corrupt"
+                    if strict:
+                        raise ValueError(problem) from None
+                    body, meta = None, meta | {"status": "parse_error", "error": problem}
             results.append(
                 FetchResult(
                     feed_id=meta["feed_id"],

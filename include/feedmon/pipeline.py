@@ -90,21 +90,24 @@ def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
 
 
 def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
-    """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies."""
-    from feedmon.fetch import FAILED_STATUSES, FetchSettings, commit_fetch_state, fetch_feeds
+    """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies.
+
+    HTTP validators are not saved here but by :func:`parse`, once every body is archived *and*
+    parsed: a crash in between makes the next run fetch again instead of getting 304 for bodies
+    nobody processed, and a body that turns out not to be a feed counts as the failure it is.
+    """
+    from feedmon.fetch import FAILED_STATUSES, FetchSettings, fetch_feeds
 
     by_id = _feeds_by_id(ctx.settings)
-    unknown = sorted(set(feed_ids or ()) - set(by_id))
-    if unknown:
-        raise ValueError(f"feeds {unknown} are not in {ctx.settings.feeds_file}")
-    feeds = [by_id[i] for i in feed_ids] if feed_ids is not None else list(by_id.values())
-    fetch_settings = FetchSettings.from_env()
-    state_dir = ctx.settings.state_dir
-    results = fetch_feeds(feeds, state_dir=state_dir, settings=fetch_settings, commit_state=False)
+    ids = list(feed_ids) if feed_ids is not None else list(by_id)
+    gone = sorted(set(ids) - set(by_id))
+    if gone:  # the feeds file changed since plan_batches: fetch the rest, never fail the batch for it
+        log.warning("feeds %s are no longer in %s; skipped", gone, ctx.settings.feeds_file)
+    feeds = [by_id[i] for i in ids if i in by_id]
+    results = fetch_feeds(
+        feeds, state_dir=ctx.settings.state_dir, settings=FetchSettings.from_env(), commit_state=False
+    )
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
-    # Validators are saved only once the bodies are archived: a crash in between makes the retry
-    # fetch them again instead of getting 304 for bodies nobody kept.
-    commit_fetch_state(feeds, results, state_dir=state_dir, settings=fetch_settings)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
     return {"manifest": manifest, "feeds": len(results), "failed": len(failed)}
@@ -112,27 +115,43 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
 
 # --------------------------------------------------------------------------- parse
 def parse(ctx: RunContext) -> dict[str, Any]:
-    """Parse every archived body of the run into raw entries (one Parquet) plus a per-feed report."""
+    """Parse every archived body into raw entries (one Parquet) plus a per-feed report, then record
+    each feed's final outcome (a body that is not a feed is ``parse_error``) in the fetch state."""
+    from feedmon.fetch import FetchSettings, commit_fetch_state
     from feedmon.parse import parse_feed
 
-    results = archive.read_run(ctx.raw_dir)
+    results = archive.read_run(ctx.raw_dir, strict=False)
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rows: list[dict[str, Any]] = []
     report: dict[str, dict[str, Any]] = {}
     for res in results:
-        if res.body is None:
-            report[res.feed_id] = {"entries": 0, "error": None}
-            continue
-        feed = feeds[res.feed_id]
-        parsed = parse_feed(
-            res.body,
-            feed_id=res.feed_id,
-            headers=res.headers,
-            base_url=res.final_url or res.url,
-            default_language=feed.language,
-        )
-        report[res.feed_id] = {"entries": len(parsed.entries), "error": parsed.error}
-        rows.extend(_entry_row(e, res) for e in parsed.entries)
+        entries, error = 0, None
+        if res.body is not None:
+            try:
+                parsed = parse_feed(
+                    res.body,
+                    feed_id=res.feed_id,
+                    headers=res.headers,
+                    base_url=res.final_url or res.url,
+                    default_language=feeds[res.feed_id].language,
+                )
+                entries, error = len(parsed.entries), parsed.error
+                rows.extend(_entry_row(e, res) for e in parsed.entries)
+            except Exception as exc:  # one pathological body must not cost the other feeds their articles
+                log.exception("parsing %s failed", res.feed_id)
+                error = f"parser crashed: {exc!r}"
+            if entries == 0:
+                res.status = "parse_error" if error else "empty"
+            res.error = error or res.error  # a salvaged bozo feed stays ok, with the parser's complaint
+        report[res.feed_id] = {"entries": entries, "status": res.status, "error": res.error}
+    commit_fetch_state(
+        [feeds[r.feed_id] for r in results],
+        results,
+        state_dir=ctx.settings.state_dir,
+        settings=FetchSettings.from_env(),
+    )
+    for res in results:
+        report[res.feed_id]["consecutive_failures"] = res.consecutive_failures
     path = ctx.work("entries.parquet")
     storage.write_parquet_atomic(path, rows_to_table(rows, ENTRY_SCHEMA))
     storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
@@ -261,14 +280,6 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- publish
-def _health_status(res: FetchResult, parse_info: dict[str, Any] | None) -> tuple[str, str | None]:
-    if res.status != "ok" or parse_info is None:
-        return res.status, res.error
-    if parse_info["entries"] == 0:
-        return ("parse_error", parse_info["error"]) if parse_info["error"] else ("empty", None)
-    return "ok", parse_info["error"] or res.error  # a bozo feed that still gave entries is ok, with its complaint
-
-
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
     from feedmon.fetch import FAILED_STATUSES
@@ -284,22 +295,22 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
     health_rows = []
     for res in archive.read_run(ctx.raw_dir, bodies=False):
-        status, error = _health_status(res, report.get(res.feed_id))
+        outcome = report[res.feed_id]
         health_rows.append(
             {
                 "feed_id": res.feed_id,
                 "url": res.url,
                 "final_url": res.final_url,
                 "run_id": ctx.run_id,
-                "status": status,
+                "status": outcome["status"],
                 "http_status": res.http_status,
-                "error": error,
-                "entries": (report.get(res.feed_id) or {}).get("entries", 0),
+                "error": outcome["error"],
+                "entries": outcome["entries"],
                 "new_articles": new_per_feed.get(res.feed_id, 0),
                 "bytes": res.bytes,
                 "fetched_at": res.fetched_at,
                 "duration_ms": res.duration_ms,
-                "consecutive_failures": res.consecutive_failures,
+                "consecutive_failures": outcome["consecutive_failures"],
             }
         )
     health_path = storage.write_parquet_atomic(

@@ -39,6 +39,9 @@ def test_corrupt_body_is_refused(tmp_path: Path):
     (tmp_path / "run1" / "a.body.gz").write_bytes(gzip.compress(b"<rss>tampered</rss>"))
     with pytest.raises(ValueError, match="checksum mismatch"):
         archive.read_run(run)
+    lenient = archive.read_run(run, strict=False)
+    assert lenient[0].status == "parse_error" and lenient[0].body is None and "corrupt" in lenient[0].error
+    assert lenient[1].status == "http_error", "the other feeds are untouched"
 
 
 def test_runs_listed_oldest_first_whatever_their_names(tmp_path: Path):

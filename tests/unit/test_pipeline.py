@@ -83,9 +83,15 @@ def test_snapshot_metadata_names_schema_and_gazetteer_versions(settings: Setting
 
 
 def test_rerun_same_day_never_doubles(settings: Settings):
+    import shutil
+
     pipeline.run_cycle(settings, DAY, "run-1")
     first = _snapshot(settings)
-    pipeline.run_cycle(settings, DAY, "run-2")
+    # Forget the HTTP validators so the rerun really fetches, parses and deduplicates every item again.
+    shutil.rmtree(Path(settings.state_dir) / "fetch")
+    summary = pipeline.run_cycle(settings, DAY, "run-2")
+    assert summary["exact_duplicates"] == len(first)
+    assert summary["new_articles"] == 0
     second = _snapshot(settings)
     assert len(second) == len(first)
     pd.testing.assert_frame_equal(
@@ -151,3 +157,28 @@ def test_prune_keeps_snapshots_and_recent_archives(settings: Settings):
     assert sorted(p.name for p in (root / "raw").iterdir()) == ["date=2026-11-25", "date=2026-11-28"]
     assert len(list((root / "snapshots").iterdir())) == 3
     assert pipeline.prune(settings, DAY, raw_days=30) == []
+
+
+def test_a_feed_that_keeps_serving_garbage_keeps_failing(settings: Settings, tmp_path: Path, monkeypatch):
+    """Regression: the body of a broken feed must not be remembered as good (it would come back
+    as not_modified and look healthy from the second run on)."""
+    from feedmon.demo import serve_directory
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "garbage.xml").write_text("<notafeed><p>we moved</p></notafeed>")
+    (site / "noitems.xml").write_text("<rss version='2.0'><channel><title>t</title></channel></rss>")
+    monkeypatch.setenv("FEEDMON_FETCH_BACKOFF_BASE", "0")  # poll again at once, so each run really fetches
+    with serve_directory(site) as base:
+        feeds = tmp_path / "garbage.yaml"
+        feeds.write_text(
+            f"feeds:\n  - {{id: garbage, url: '{base}/garbage.xml'}}\n  - {{id: noitems, url: '{base}/noitems.xml'}}\n"
+        )
+        s = Settings.from_env(feeds_file=str(feeds))
+        for n in (1, 2, 3):
+            summary = pipeline.run_cycle(s, DAY, f"g-{n}")
+            assert summary["failed_feeds"] == ["garbage", "noitems"], n
+            health = pd.read_parquet(s.feed_health_path(DAY, f"g-{n}")).set_index("feed_id")
+            assert health.loc["garbage", "status"] == "parse_error"
+            assert health.loc["noitems", "status"] == "empty"
+            assert list(health["consecutive_failures"]) == [n, n]
