@@ -24,12 +24,13 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from feedmon.monitor import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, feed_statuses, to_jsonable
+from feedmon.urls import safe_href
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,6 @@ def _token_of(request: Request) -> str | None:
     if scheme.lower() == "bearer" and cred.strip():
         return cred.strip()
     return request.cookies.get(TOKEN_COOKIE) or None
-
-
-def safe_href(url: str | None) -> str | None:
-    """The URL if it is plain http(s), else None: feed links must never become ``javascript:``."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _fmt_ts(ts: datetime | None) -> str:

@@ -178,18 +178,25 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     from feedmon.boilerplate import BoilerplateModel
     from feedmon.clean import CleanRules, clean_article, normalize_text
     from feedmon.dedup import content_hash, make_article_id
-    from feedmon.urls import canonical_url
+    from feedmon.urls import canonical_url, safe_href
 
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rules = CleanRules.load()
     model = BoilerplateModel.load(ctx.settings.state_dir, ctx.day)
     out: list[Article] = []
+    failed = 0
     for row in storage.read_parquet(entries_path).to_pylist():
         feed = feeds[row["feed_id"]]
-        cleaned = clean_article(
-            row["title"] or "", row["html"] or "", source=feed.source, rules=rules, boilerplate=model
-        )
-        link = row["link"] or (row["guid"] if (row["guid"] or "").startswith("http") else "")
+        try:
+            cleaned = clean_article(
+                row["title"] or "", row["html"] or "", source=feed.source, rules=rules, boilerplate=model
+            )
+        except Exception:  # one pathological item must not cost the day its other articles
+            log.exception("cleaning an item of %s failed (guid %r); item skipped", row["feed_id"], row["guid"])
+            failed += 1
+            continue
+        # Only http(s) links are kept: a feed's javascript:/data: "link" must never reach readers.
+        link = safe_href(row["link"]) or safe_href(row["guid"]) or ""
         url = canonical_url(link) if link else ""
         title = cleaned.title or normalize_text(row["title"] or "")
         if not title and not cleaned.text:
@@ -218,7 +225,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     path = ctx.work("cleaned.parquet")
     _finalise_defaults(out)
     storage.write_parquet_atomic(path, articles_to_table(out))
-    return {"path": path, "articles": len(out)}
+    return {"path": path, "articles": len(out), "items_failed": failed}
 
 
 def _finalise_defaults(articles: Sequence[Article]) -> None:
@@ -265,7 +272,11 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     tagger = ConflictTagger.load()
     articles = table_to_articles(storage.read_parquet(deduped_path))
     for art in articles:
-        res = tagger.tag(art.title, art.text, art.dateline)
+        try:
+            res = tagger.tag(art.title, art.text, art.dateline)
+        except Exception:  # an untaggable article stays untagged rather than failing the day
+            log.exception("tagging %s failed; left untagged", art.article_id)
+            continue
         art.is_conflict = res.is_conflict
         art.conflict_score = res.conflict_score
         art.conflict_regions = list(res.conflict_regions)

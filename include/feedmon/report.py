@@ -21,6 +21,7 @@ from feedmon.config import Settings
 from feedmon.fetch import FAILED_STATUSES
 from feedmon.models import Article
 from feedmon.pipeline import RunContext, read_snapshot, summarize
+from feedmon.urls import safe_href
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,8 @@ def render_markdown(data: DayData, figs: Mapping[str, Any], generated_at: dateti
     )[:TOP_STORIES]
     if top:
         for i, art in enumerate(top, 1):
-            title = f"[{md_text(art.title)}]({_md_url(art.url)})" if art.url else md_text(art.title)
+            href = safe_href(art.url)
+            title = f"[{md_text(art.title)}]({_md_url(href)})" if href else md_text(art.title)
             where = ", ".join(md_text(r) for r in art.conflict_regions) or "region not named"
             outlets = f"{art.source_count} outlets" if art.source_count != 1 else "1 outlet"
             lines.append(f"{i}. {title} — {md_text(art.source)}, {outlets}; {where}")

@@ -102,3 +102,14 @@ def canonical_url(url: str) -> str:
     pairs = [p for p in pairs if not _is_tracking(unquote_plus(p.split("=", 1)[0]))]
     pairs.sort(key=lambda p: p.split("=", 1)[0])  # stable: repeated keys keep their order
     return urlunsplit((scheme, netloc, path, "&".join(pairs), ""))
+
+
+def safe_href(url: str | None) -> str | None:
+    """The URL if it is plain http(s), else None: feed links must never become ``javascript:``/``data:``."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None

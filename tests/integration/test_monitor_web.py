@@ -15,8 +15,9 @@ from markupsafe import escape
 
 from feedmon import storage
 from feedmon.config import Settings
-from feedmon.monitor_web import CSP, TOKEN_COOKIE, chart_geometry, create_app, safe_href
+from feedmon.monitor_web import CSP, TOKEN_COOKIE, chart_geometry, create_app
 from feedmon.schema import FEED_HEALTH_SCHEMA, rows_to_table
+from feedmon.urls import safe_href
 from tests.fixtures import feed_monitor_data as fx
 
 ROOT = Path(__file__).resolve().parents[2]

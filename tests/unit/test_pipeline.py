@@ -182,3 +182,24 @@ def test_a_feed_that_keeps_serving_garbage_keeps_failing(settings: Settings, tmp
             assert health.loc["garbage", "status"] == "parse_error"
             assert health.loc["noitems", "status"] == "empty"
             assert list(health["consecutive_failures"]) == [n, n]
+
+
+def test_script_links_from_a_feed_never_reach_the_snapshot(settings: Settings, tmp_path: Path):
+    from feedmon.demo import serve_directory
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "evil.xml").write_text(
+        "<rss version='2.0'><channel><title>e</title>"
+        "<item><title>Shelling in Donetsk</title><link>javascript:alert(1)</link><guid>e-1</guid>"
+        "<description>Artillery shelling hit Donetsk overnight, officials said.</description></item>"
+        "</channel></rss>"
+    )
+    with serve_directory(site) as base:
+        feeds = tmp_path / "evil.yaml"
+        feeds.write_text(f"feeds:\n  - {{id: evil, url: '{base}/evil.xml'}}\n")
+        s = Settings.from_env(feeds_file=str(feeds))
+        pipeline.run_cycle(s, DAY, "evil-1")
+    df = pd.read_parquet(s.snapshot_path(DAY))
+    assert list(df["title"]) == ["Shelling in Donetsk"]
+    assert list(df["url"]) == [""]
