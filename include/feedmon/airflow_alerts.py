@@ -150,7 +150,10 @@ class FeedmonNotifier(BaseNotifier):
             )
         if alert is None:
             return
-        alerts.deliver(alert, self.webhook_url, timeout=self.timeout)
+        if alert.kind == alerts.FAILED_FEEDS:  # shared with the data-alerts task: send each condition once
+            alerts.deliver_once(Settings.from_env(), [alert], run_time(context), self.webhook_url, timeout=self.timeout)
+        else:
+            alerts.deliver(alert, self.webhook_url, timeout=self.timeout)
         self.sent.append(alert)
 
     async def async_notify(self, context: Any) -> None:
@@ -250,7 +253,7 @@ class FeedmonNotifier(BaseNotifier):
         feed_alerts = [a for a in found if a.kind == alerts.FAILED_FEEDS]
         if not feed_alerts:
             return False
-        fresh = alerts.filter_unsent(settings, feed_alerts, run_time(context))
+        fresh = alerts.unsent(settings, feed_alerts, run_time(context))
         return fresh[0] if fresh else None
 
 
@@ -262,10 +265,7 @@ def check_and_deliver(context: Mapping[str, Any], webhook_url: str | None = None
     link = alerts.run_url(base_url(), dag_id, run_id) if dag_id and run_id else None
     now = run_time(context)
     found = alerts.check_data(settings, run_day(context), now, run_id=run_id, dag_id=dag_id, run_link=link)
-    fresh = alerts.filter_unsent(settings, found, now)
-    for alert in fresh:
-        alerts.deliver(alert, webhook_url)
-    return [a.to_dict() for a in fresh]
+    return [a.to_dict() for a in alerts.deliver_once(settings, found, now, webhook_url)]
 
 
 @task(task_id="raise_data_alerts", trigger_rule="all_done", retries=0)

@@ -203,6 +203,18 @@ def test_check_data_uses_the_configured_threshold(settings, monkeypatch):
     ]
 
 
+def test_an_alert_the_webhook_refused_is_sent_again_next_run(settings, receiver):
+    first = _alert()
+    failing = receiver.base_url + "/fail"
+    assert alerts.deliver_once(settings, [first], T2, failing) == [first]
+    # The webhook answered 500: nothing recorded, so the next run tries again ...
+    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=30), failing) == [first]
+    # ... and once it got through, the same condition is not repeated.
+    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=60), receiver.base_url) == [first]
+    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=90), receiver.base_url) == []
+    assert len([r for r in receiver.requests if not r["path"].startswith("/fail")]) == 1
+
+
 def test_same_condition_is_sent_once_then_repeated_after_the_window(settings):
     first = _alert()
     now = T2
