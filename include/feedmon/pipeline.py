@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,13 @@ class RunContext:
     settings: Settings
     day: date
     run_id: str
+    #: Set by a reprocess: the scratch snapshot the replay reads and writes instead of the published
+    #: one. A replay also refuses a corrupt archive instead of skipping the damaged feed.
+    replay_into: str | None = None
+
+    @property
+    def snapshot_path(self) -> str:
+        return self.replay_into or self.settings.snapshot_path(self.day)
 
     @property
     def run_key(self) -> str:
@@ -120,7 +128,7 @@ def parse(ctx: RunContext) -> dict[str, Any]:
     from feedmon.fetch import FetchSettings, commit_fetch_state
     from feedmon.parse import parse_feed
 
-    results = archive.read_run(ctx.raw_dir, strict=False)
+    results = archive.read_run(ctx.raw_dir, strict=ctx.replay_into is not None)
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rows: list[dict[str, Any]] = []
     report: dict[str, dict[str, Any]] = {}
@@ -235,9 +243,9 @@ def _finalise_defaults(articles: Sequence[Article]) -> None:
 
 
 # --------------------------------------------------------------------------- dedup
-def read_snapshot(settings: Settings, day: date) -> list[Article]:
+def read_snapshot(settings: Settings, day: date, path: str | None = None) -> list[Article]:
     """The published snapshot of ``day`` (empty when none was written yet)."""
-    path = settings.snapshot_path(day)
+    path = path or settings.snapshot_path(day)
     if not storage.exists(path):
         return []
     return table_to_articles(storage.read_parquet(path))
@@ -248,7 +256,7 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     from feedmon.dedup import deduplicate
 
     candidates = table_to_articles(storage.read_parquet(cleaned_path))
-    existing = read_snapshot(ctx.settings, ctx.day)
+    existing = read_snapshot(ctx.settings, ctx.day, ctx.snapshot_path)
     history: list[Article] = []
     for back in range(1, ctx.settings.lookback_days + 1):
         history.extend(read_snapshot(ctx.settings, ctx.day - timedelta(days=back)))
@@ -300,7 +308,7 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
     table = articles_to_table(articles)
     table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
-    snapshot = storage.write_parquet_atomic(ctx.settings.snapshot_path(ctx.day), table)
+    snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
 
     report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
@@ -416,13 +424,22 @@ def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
 
 
 def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
-    """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order."""
+    """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order.
+
+    The replay builds into a scratch file; the published snapshot is replaced once, atomically, at
+    the end, so a crash or a bad archive midway leaves the old snapshot in place.
+    """
     raw_day = storage.join(settings.data_dir, "raw", f"date={day.isoformat()}")
     runs = archive.list_runs(raw_day)
     if not runs:
         raise FileNotFoundError(f"no raw archive for {day} under {raw_day}")
-    storage.remove(settings.snapshot_path(day))
-    summary: dict[str, Any] = {}
-    for run_dir in runs:
-        summary = process(RunContext(settings, day, archive.run_id(run_dir)))
+    scratch_dir = storage.join(settings.data_dir, "work", f"date={day.isoformat()}", f"reprocess-{uuid.uuid4().hex}")
+    scratch = storage.join(scratch_dir, "articles.parquet")
+    try:
+        summary: dict[str, Any] = {}
+        for run_dir in runs:
+            summary = process(RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch))
+        summary["snapshot"] = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))
+    finally:
+        storage.remove_tree(scratch_dir)
     return summary

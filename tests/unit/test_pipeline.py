@@ -125,6 +125,19 @@ def test_reprocess_from_archive_equals_original(settings: Settings, sample_serve
     assert summary["articles"] == len(original)
 
 
+def test_a_failed_reprocess_leaves_the_published_snapshot_alone(settings: Settings):
+    import gzip
+
+    pipeline.run_cycle(settings, DAY, "run-1")
+    before = Path(settings.snapshot_path(DAY)).read_bytes()
+    body = next((Path(settings.data_dir) / "raw").rglob("worlddesk.body.gz"))
+    body.write_bytes(gzip.compress(b"<rss>tampered</rss>"))
+    with pytest.raises(ValueError, match="archive is corrupt"):
+        pipeline.reprocess_day(settings, DAY)
+    assert Path(settings.snapshot_path(DAY)).read_bytes() == before
+    assert not list((Path(settings.data_dir) / "work").rglob("reprocess-*"))
+
+
 def test_a_run_failing_most_feeds_fails_loudly(settings: Settings):
     summary = {"feeds": 4, "feeds_failed": 3, "failed_feeds": ["a", "b", "c"]}
     with pytest.raises(pipeline.FeedsFailedError, match=r"3 of 4 feeds failed.*a, b, c"):
