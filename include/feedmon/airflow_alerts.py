@@ -26,8 +26,8 @@ from typing import Any
 from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference, task
 
 from feedmon import alerts
-from feedmon.airflow_tasks import as_utc, context_field, run_day
-from feedmon.config import Settings, env_number
+from feedmon.airflow_tasks import context_field, run_day
+from feedmon.config import Settings, as_utc, env_number
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ import :mod:`feedmon.pipeline` when they run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from airflow.sdk import Asset
 
 from feedmon import storage
-from feedmon.config import Settings
+from feedmon.config import Settings, as_utc
 
 OWNER = "feedmon"
 # The fixed tag list: DAG policy tests refuse tags outside it.
@@ -44,15 +44,6 @@ def context_field(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(name, default)
     return getattr(obj, name, default)
-
-
-def as_utc(value: Any) -> datetime | None:
-    """A stdlib UTC datetime from a (pendulum) datetime or an ISO string; None stays None."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def run_day(context: Mapping[str, Any]) -> date:

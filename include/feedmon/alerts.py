@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from feedmon import storage
-from feedmon.config import Settings, env_number
+from feedmon.config import Settings, as_utc, env_number, run_key
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,6 @@ def _redact(url: str) -> str:
     return (m.group(1) + "/…") if m else "<webhook>"
 
 
-def utc(moment: datetime) -> datetime:
-    """A plain stdlib UTC datetime. Airflow hands out pendulum datetimes, and pendulum's
-    ``astimezone(UTC) - timedelta`` silently drops the zone; normalise before any arithmetic."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: feedmon works in UTC-aware times")
-    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
-
-
 def run_url(base_url: str, dag_id: str, run_id: str) -> str:
     """Link to the run's page in the Airflow 3 UI."""
     return f"{base_url.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
@@ -158,11 +150,6 @@ def is_failed(status: str | None) -> bool:
     from feedmon.fetch import FAILED_STATUSES  # lazy: DAG files import this module at parse time
 
     return status in FAILED_STATUSES
-
-
-def run_key(run_id: str) -> str:
-    """File-name form of a run id, as :class:`feedmon.pipeline.RunContext` writes it."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
 def read_feed_health(settings: Settings, days: Iterable[date]) -> list[dict[str, Any]]:
@@ -263,7 +250,7 @@ def stale_alert(
     of an old run reaches the same verdict.
     """
     hours = stale_hours_from_env() if hours is None else hours
-    now = utc(now)
+    now = as_utc(now)
     window = timedelta(hours=hours)
     # Look back over the days the window covers plus one, so a quiet midnight still finds yesterday.
     span = max(settings.lookback_days, int(hours // 24) + 1)
@@ -317,7 +304,7 @@ def unsent(
 ) -> list[Alert]:
     """The alerts whose condition (same kind, start and feeds) was not sent within ``repeat_hours``:
     a silent feed at 30-minute runs must produce one alert, not 48 a day. Reads only."""
-    now = utc(now)
+    now = as_utc(now)
     ledger = _ledger(settings, now, repeat_hours)
     fresh = []
     for alert in alerts:
@@ -335,7 +322,7 @@ def record_sent(
     """Remember that these alerts reached someone (call only after delivery)."""
     if not alerts:
         return
-    now = utc(now)
+    now = as_utc(now)
     ledger = _ledger(settings, now, repeat_hours)
     ledger.update({alert.key: now.isoformat() for alert in alerts})
     storage.write_text_atomic(_ledger_path(settings), json.dumps(ledger, sort_keys=True, indent=1))

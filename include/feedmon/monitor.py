@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from feedmon import storage
+from feedmon.config import as_utc
 from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA
 
 if TYPE_CHECKING:
@@ -166,13 +167,6 @@ def _day_of(path: str) -> date | None:
         return None
 
 
-def _utc(ts: datetime | None) -> datetime | None:
-    """DuckDB hands back naive UTC (the session time zone is UTC); make it explicit."""
-    if ts is None:
-        return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 class FeedMonitor:
     """Read-only view of one data dir. Cheap to create; open one per request and close it after.
 
@@ -274,7 +268,7 @@ class FeedMonitor:
             feeds_ok=h["feeds"] - h["failed"],
             feeds_failed=h["failed"],
             runs=h["runs"],
-            last_run_at=_utc(h["last_run_at"]),
+            last_run_at=as_utc(h["last_run_at"]),
         )
 
     def feeds(
@@ -356,13 +350,13 @@ class FeedMonitor:
                 status=st,
                 failed=st in failed_statuses,
                 http_status=r.get("http_status"),
-                last_checked=_utc(r.get("last_checked")),
-                last_success=_utc(r.get("last_success")),
+                last_checked=as_utc(r.get("last_checked")),
+                last_success=as_utc(r.get("last_success")),
                 consecutive_failures=int(r.get("consecutive_failures") or 0),
                 articles_today=int(r.get("articles_today") or 0),
                 conflict_articles_today=int(r.get("conflict_today") or 0),
                 last_error=r.get("last_error"),
-                last_error_at=_utc(r.get("last_error_at")),
+                last_error_at=as_utc(r.get("last_error_at")),
             )
             if not _status_matches(row, status):
                 continue
@@ -443,7 +437,7 @@ class FeedMonitor:
                 title=r["title"],
                 url=r["url"],
                 source=r["source"],
-                first_seen_at=_utc(r["first_seen_at"]),
+                first_seen_at=as_utc(r["first_seen_at"]),
                 regions=list(r["regions"] or []),
                 countries=list(r["countries"] or []),
                 copies=int(r["copies"]),

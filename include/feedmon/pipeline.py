@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from feedmon import archive, storage
-from feedmon.config import Settings
+from feedmon.config import Settings, run_key
 from feedmon.feeds import load_feeds
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
 from feedmon.schema import (
@@ -69,8 +68,8 @@ class RunContext:
 
     @property
     def run_key(self) -> str:
-        """The run id made safe for a file name (Airflow run ids contain ':' and '+')."""
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.run_id)
+        """The run id made safe for a file name."""
+        return run_key(self.run_id)
 
     @property
     def raw_dir(self) -> str:
