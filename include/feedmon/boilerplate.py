@@ -27,6 +27,7 @@ from hashlib import blake2b
 from typing import Any
 
 from feedmon import storage
+from feedmon.config import env_number
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,8 @@ class BoilerplateSettings:
             "window_days": ("FEEDMON_BOILERPLATE_WINDOW_DAYS", int),
         }
         for key, (name, conv) in env.items():
-            raw = os.environ.get(name)
-            if raw not in (None, ""):
-                try:
-                    v[key] = conv(raw)
-                except ValueError:
-                    raise ValueError(f"{name}={raw!r} is not a valid {conv.__name__}") from None
+            if os.environ.get(name) not in (None, ""):
+                v[key] = env_number(name, 0, kind=conv)
         s = cls(
             min_articles=int(v.get("min_articles", cls.min_articles)),
             min_share=float(v.get("min_share", cls.min_share)),

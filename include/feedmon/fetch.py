@@ -268,7 +268,7 @@ def looks_like_html(body: bytes, content_type: str | None = None) -> bool:
     return bool(content_type and "html" in content_type.lower() and b"<" in head)
 
 
-def content_hash(body: bytes) -> str:
+def body_hash(body: bytes) -> str:
     """Hash that decides 'same body as last time' (hex sha256)."""
     return hashlib.sha256(body).hexdigest()
 
@@ -453,7 +453,7 @@ class _Fetcher:
         if looks_like_html(body, hdrs.get("content-type")):
             msg = "not a feed: the server sent an HTML page"
             return _Outcome("parse_error", code, msg, headers=hdrs, nbytes=len(body), consumed=True)
-        if prior is not None and prior.content_hash and prior.content_hash == content_hash(body):
+        if prior is not None and prior.content_hash and prior.content_hash == body_hash(body):
             return _Outcome("not_modified", code, None, headers=hdrs, nbytes=len(body), consumed=True)
         return _Outcome("ok", code, None, body=body, headers=hdrs, nbytes=len(body), consumed=True)
 
@@ -505,7 +505,7 @@ def next_state(
         if result.status == "ok" and result.body is not None:
             state.etag = hdrs.get("etag")
             state.last_modified = hdrs.get("last-modified")
-            state.content_hash = content_hash(result.body)
+            state.content_hash = body_hash(result.body)
             state.last_new_content_at = now
         elif result.http_status == 304:
             state.etag = hdrs.get("etag", state.etag)

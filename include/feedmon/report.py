@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from feedmon import storage
+from feedmon.alerts import read_feed_health
 from feedmon.config import Settings
 from feedmon.fetch import FAILED_STATUSES
 from feedmon.models import Article
@@ -67,11 +68,7 @@ def report_dir(settings: Settings, day: date) -> str:
 
 def load_day(settings: Settings, day: date) -> DayData:
     """Read the day's snapshot and feed-health files (missing ones read as empty)."""
-    rows: list[dict[str, Any]] = []
-    pattern = storage.join(settings.data_dir, "feed_health", f"date={day.isoformat()}", "*.parquet")
-    for _, table in storage.iter_parquet(pattern):
-        rows.extend(table.to_pylist())
-    return DayData(day=day, articles=read_snapshot(settings, day), health_rows=rows)
+    return DayData(day=day, articles=read_snapshot(settings, day), health_rows=read_feed_health(settings, [day]))
 
 
 def figures(data: DayData) -> dict[str, Any]:
