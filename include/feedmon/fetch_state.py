@@ -32,6 +32,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
+from feedmon import storage
+
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
@@ -93,17 +95,13 @@ def feed_key(feed_id: str) -> str:
     return safe
 
 
-def _is_local(root: str) -> bool:
-    return "://" not in root or root.startswith("file://")
-
-
 class FetchStateStore:
     """Read and atomically update per-feed :class:`FeedState` documents under ``root``."""
 
     def __init__(self, root: str | os.PathLike[str], *, durable: bool = False) -> None:
         self.root = os.fspath(root)
         self.durable = durable
-        self.local = _is_local(self.root)
+        self.local = storage.is_local(self.root)
         if self.local:
             self._dir = Path(self.root.removeprefix("file://"))
             self._dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +115,7 @@ class FetchStateStore:
     def under(cls, state_dir: str | os.PathLike[str], **kwargs: bool) -> FetchStateStore:
         """The store inside a shared state dir: ``<state_dir>/fetch`` (other stages keep theirs beside it)."""
         root = os.fspath(state_dir)
-        if _is_local(root):
+        if storage.is_local(root):
             return cls(str(Path(root.removeprefix("file://")) / SUBDIR), **kwargs)
         return cls(f"{root.rstrip('/')}/{SUBDIR}", **kwargs)
 
