@@ -57,7 +57,7 @@ FEED_STATUS_MEANINGS: dict[str, str] = {
     "redirect_loop": "redirects went in a circle or there were more than max_redirects of them",
     "connection_error": "no usable HTTP exchange: DNS, refused, reset, TLS, truncated body, bad URL",
     "parse_error": "the body is not a feed (an HTML page, garbage); nothing could be parsed from it",
-    "empty": "the server answered 200/204 with an empty body",
+    "empty": "the server answered 200/204 with an empty body, or a valid feed with no items",
     "backoff": "not fetched: the feed keeps failing and its next poll time has not come yet",
 }
 #: The fixed set of per-feed outcomes, in documentation order.
