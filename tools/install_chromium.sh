@@ -20,9 +20,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# The package lists may be empty on a fresh image: update once, then install.
+install() { $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver; }
+# The package lists may be empty or stale on a fresh image: update, then install (once more on failure).
 if ! apt-cache show chromium-driver >/dev/null 2>&1; then
     $SUDO apt-get update -q
 fi
-$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+if ! install; then
+    $SUDO apt-get update -q
+    install
+fi
 echo "installed: $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
