@@ -8,13 +8,17 @@ manually triggered runs), never from the clock.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -255,6 +259,7 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     from feedmon.dedup import deduplicate
 
     candidates = table_to_articles(storage.read_parquet(cleaned_path))
+    base = snapshot_version(ctx.snapshot_path)  # before reading: publish compares against what we build on
     existing = read_snapshot(ctx.settings, ctx.day, ctx.snapshot_path)
     history: list[Article] = []
     for back in range(1, ctx.settings.lookback_days + 1):
@@ -263,6 +268,7 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     path = ctx.work("deduped.parquet")
     storage.write_parquet_atomic(path, articles_to_table(result.articles))
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(result.new_per_feed, sort_keys=True))
+    storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps({"snapshot": base}))
     return {
         "path": path,
         "new_articles": len(result.new_ids),
@@ -298,16 +304,49 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- publish
+def snapshot_version(path: str) -> str:
+    """Identity of a snapshot file's content ("absent" when there is none yet)."""
+    if not storage.exists(path):
+        return "absent"
+    return hashlib.sha256(storage.read_bytes(path)).hexdigest()
+
+
+@contextmanager
+def _day_lock(ctx: RunContext) -> Iterator[None]:
+    """Serialise publishing of one day between processes on this host (local data dirs only).
+
+    On object storage there is no lock: keep one writer per day there (the DAG's max_active_runs=1).
+    """
+    if not storage.is_local(ctx.settings.data_dir):
+        yield
+        return
+    lock = Path(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock"))
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
     from feedmon.fetch import FAILED_STATUSES
 
-    tagged = storage.read_parquet(tagged_path)
-    articles = table_to_articles(tagged)
-    articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
-    table = articles_to_table(articles)
-    table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
-    snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
+    with _day_lock(ctx):
+        base = json.loads(storage.read_bytes(ctx.work("dedup_base.json")))["snapshot"]
+        if snapshot_version(ctx.snapshot_path) != base:
+            # Another run (a CLI run beside the DAG, say) published this day since our dedup read it:
+            # build on its snapshot instead of overwriting it.
+            log.warning("snapshot of %s changed since dedup; deduplicating and tagging again", ctx.day)
+            tagged_path = tag(ctx, dedup(ctx, ctx.work("cleaned.parquet"))["path"])["path"]
+        tagged = storage.read_parquet(tagged_path)
+        articles = table_to_articles(tagged)
+        articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
+        table = articles_to_table(articles)
+        table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
+        snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
 
     report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))

@@ -216,3 +216,22 @@ def test_script_links_from_a_feed_never_reach_the_snapshot(settings: Settings, t
     df = pd.read_parquet(s.snapshot_path(DAY))
     assert list(df["title"]) == ["Shelling in Donetsk"]
     assert list(df["url"]) == [""]
+
+
+def test_a_run_publishing_after_another_builds_on_its_snapshot(settings: Settings, sample_server, tmp_path: Path):
+    """Two runs of one day overlapping (a CLI run beside the DAG): the later publish keeps the earlier one's rows."""
+    wire = tmp_path / "wire.yaml"
+    wire.write_text(f"feeds:\n  - {{id: demo-wire-world, url: '{sample_server}/wire_world.xml'}}\n")
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(f"feeds:\n  - {{id: worlddesk, url: '{sample_server}/worlddesk.atom'}}\n")
+    slow = RunContext(Settings.from_env(feeds_file=str(wire)), DAY, "slow")
+    for batch, ids in enumerate(pipeline.plan(slow)):
+        pipeline.fetch(slow, ids, batch)
+    cleaned = pipeline.clean(slow, pipeline.parse(slow)["path"])
+    tagged = pipeline.tag(slow, pipeline.dedup(slow, cleaned["path"])["path"])
+    fast = pipeline.run_cycle(Settings.from_env(feeds_file=str(desk)), DAY, "fast")  # publishes first
+    summary = pipeline.publish(slow, tagged["path"])
+    df = _snapshot(settings)
+    assert set(df["feed_id"]) == {"demo-wire-world", "worlddesk"}
+    assert len(df) == summary["articles"] > fast["articles"]
+    assert df["article_id"].is_unique
