@@ -87,7 +87,8 @@ class Article:
     """One row of the daily snapshot (see :data:`feedmon.schema.ARTICLE_SCHEMA`).
 
     Stages fill it progressively: parse+clean set identity and text, dedup sets the story
-    fields, tag sets the conflict fields.
+    fields, tag sets the conflict fields. ``url`` is the canonical form (the page's identity);
+    ``link`` is the http(s) address exactly as the feed gave it, for people to click.
     """
 
     article_id: str
@@ -113,3 +114,4 @@ class Article:
     countries: list[str] = field(default_factory=list)
     conflict_evidence: list[str] = field(default_factory=list)
     first_run_id: str = ""
+    link: str = ""

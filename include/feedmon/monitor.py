@@ -36,6 +36,7 @@ ARTICLE_COLUMNS = (
     "is_canonical",
     "title",
     "url",
+    "link",
     "first_seen_at",
     "is_conflict",
     "conflict_regions",
@@ -222,7 +223,7 @@ class FeedMonitor:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             self._con.execute(
                 f"CREATE TEMP VIEW {name} AS SELECT {cols}, CAST(date AS DATE) AS day "
-                f"FROM read_parquet([{listing}], hive_partitioning = true)"
+                f"FROM read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
             )
         else:
             empty = pa.schema([schema.field(c) for c in columns]).empty_table()
@@ -420,7 +421,8 @@ class FeedMonitor:
         art = self._view("snapshots", day, day)
         rows = self._rows(
             f"""SELECT story_id,
-                       arg_max(title, is_canonical) AS title, arg_max(url, is_canonical) AS url,
+                       arg_max(title, is_canonical) AS title,
+                       arg_max(coalesce(nullif(link, ''), url), is_canonical) AS url,
                        arg_max(source, is_canonical) AS source,
                        min(first_seen_at)::TIMESTAMP AS first_seen_at,
                        arg_max(conflict_regions, is_canonical) AS regions,

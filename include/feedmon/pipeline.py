@@ -220,6 +220,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 feed_id=row["feed_id"],
                 source=feed.source,
                 url=url,
+                link=link,
                 guid=row["guid"],
                 title=title,
                 text=cleaned.text,

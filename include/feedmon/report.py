@@ -291,7 +291,7 @@ def render_markdown(data: DayData, figs: Mapping[str, Any], generated_at: dateti
     )[:TOP_STORIES]
     if top:
         for i, art in enumerate(top, 1):
-            href = safe_href(art.url)
+            href = safe_href(art.link or art.url)
             title = f"[{md_text(art.title)}]({_md_url(href)})" if href else md_text(art.title)
             where = ", ".join(md_text(r) for r in art.conflict_regions) or "region not named"
             outlets = f"{art.source_count} outlets" if art.source_count != 1 else "1 outlet"

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from feedmon.models import Article
 
-ARTICLES_SCHEMA_VERSION = "1"
+ARTICLES_SCHEMA_VERSION = "2"
 FEED_HEALTH_SCHEMA_VERSION = "1"
 TS = pa.timestamp("us", tz="UTC")
 
@@ -29,6 +29,7 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("source", pa.string(), nullable=False),
         pa.field("agency", pa.string()),
         pa.field("url", pa.string(), nullable=False),
+        pa.field("link", pa.string(), nullable=False),
         pa.field("guid", pa.string()),
         pa.field("title", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
@@ -82,8 +83,20 @@ def articles_to_table(articles: Sequence[Article]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=ARTICLE_SCHEMA)
 
 
+def upgrade_articles(table: pa.Table) -> pa.Table:
+    """Bring an older snapshot up to the current schema, so history written before an upgrade still
+    serves dedup and readers. Version 1 had no ``link``: the canonical ``url`` stands in for it."""
+    meta = table.schema.metadata or {}
+    if meta.get(b"feedmon.schema_version") == b"1" and "link" not in table.column_names:
+        table = table.append_column("link", table.column("url"))
+        table = table.replace_schema_metadata(meta | {b"feedmon.schema_version": ARTICLES_SCHEMA_VERSION.encode()})
+    return table
+
+
 def table_to_articles(table: pa.Table) -> list[Article]:
-    """Inverse of :func:`articles_to_table`; tolerates extra columns (e.g. a hive ``date`` key)."""
+    """Inverse of :func:`articles_to_table`; tolerates extra columns (e.g. a hive ``date`` key) and
+    upgrades older versions (:func:`upgrade_articles`)."""
+    table = upgrade_articles(table)
     check_schema(table.schema, ARTICLE_SCHEMA)
     rows = table.select(ARTICLE_SCHEMA.names).to_pylist()
     return [Article(**{k: row[k] for k in _ARTICLE_FIELDS}) for row in rows]

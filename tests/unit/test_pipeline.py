@@ -65,6 +65,7 @@ def test_seed_story_is_one_clean_tagged_story(settings: Settings):
     ):
         assert junk not in text, junk
     assert scraped["url"] == "https://kapitoshka.info/world/putin-hosts-talks-azerbaijan-armenia.html"
+    assert scraped["link"].startswith("https://www.kapitoshka.info/world/putin-hosts-talks-azerbaijan-armenia.html?")
     for _, row in copies.iterrows():
         assert row["is_conflict"]
         assert "Nagorno-Karabakh" in list(row["conflict_regions"])
@@ -78,7 +79,7 @@ def test_snapshot_metadata_names_schema_and_gazetteer_versions(settings: Setting
 
     pipeline.run_cycle(settings, DAY, "run-1")
     meta = pq.read_schema(settings.snapshot_path(DAY)).metadata
-    assert meta[b"feedmon.schema_version"] == b"1"
+    assert meta[b"feedmon.schema_version"] == b"2"
     assert meta[b"feedmon.gazetteer_version"].decode() == ConflictTagger.load().version
 
 
@@ -215,7 +216,7 @@ def test_script_links_from_a_feed_never_reach_the_snapshot(settings: Settings, t
         pipeline.run_cycle(s, DAY, "evil-1")
     df = pd.read_parquet(s.snapshot_path(DAY))
     assert list(df["title"]) == ["Shelling in Donetsk"]
-    assert list(df["url"]) == [""]
+    assert list(df["url"]) == [""] and list(df["link"]) == [""]
 
 
 def test_a_run_publishing_after_another_builds_on_its_snapshot(settings: Settings, sample_server, tmp_path: Path):

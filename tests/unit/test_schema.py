@@ -19,7 +19,7 @@ from feedmon.schema import (
 PINNED_ARTICLE_COLUMNS = {
     "article_id": "string", "story_id": "string", "is_canonical": "bool", "duplicate_of": "string",
     "source_count": "int32", "feed_id": "string", "source": "string", "agency": "string", "url": "string",
-    "guid": "string", "title": "string", "text": "string", "published_at": "timestamp[us, tz=UTC]",
+    "link": "string", "guid": "string", "title": "string", "text": "string", "published_at": "timestamp[us, tz=UTC]",
     "first_seen_at": "timestamp[us, tz=UTC]", "language": "string", "dateline": "string",
     "is_conflict": "bool", "conflict_score": "float", "conflict_regions": "list<item: string>",
     "countries": "list<item: string>", "conflict_evidence": "list<item: string>", "content_hash": "string",
@@ -34,7 +34,7 @@ PINNED_HEALTH_COLUMNS = {
 
 def test_article_schema_is_pinned():
     assert {f.name: str(f.type) for f in ARTICLE_SCHEMA} == PINNED_ARTICLE_COLUMNS
-    assert ARTICLE_SCHEMA.metadata[b"feedmon.schema_version"] == b"1"
+    assert ARTICLE_SCHEMA.metadata[b"feedmon.schema_version"] == b"2"
 
 
 def test_feed_health_schema_is_pinned():
@@ -63,8 +63,16 @@ def test_round_trip():
 def test_other_version_is_refused_with_a_clear_message():
     table = articles_to_table([_article()])
     old = table.replace_schema_metadata({"feedmon.table": "articles", "feedmon.schema_version": "0"})
-    with pytest.raises(SchemaError, match="schema version 0, this feedmon writes 1"):
+    with pytest.raises(SchemaError, match="schema version 0, this feedmon writes 2"):
         table_to_articles(old)
+
+
+def test_version_1_snapshots_are_upgraded_on_read():
+    """v1 (before `link`) files written by earlier releases still serve dedup history and readers."""
+    v2 = articles_to_table([_article()])
+    v1 = v2.drop_columns(["link"]).replace_schema_metadata({"feedmon.table": "articles", "feedmon.schema_version": "1"})
+    (art,) = table_to_articles(v1)
+    assert art.link == art.url == "https://x.example/1"
 
 
 def test_missing_column_refused():
