@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from feedmon.clean import AGENCY_FEED
 from feedmon.models import Article
 from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, normalise_words, overlap
 
@@ -142,8 +143,12 @@ def _order_key(art: Article) -> tuple[float, float, str]:
 
 
 def _canonical_key(art: Article) -> tuple[int, float, float, str]:
-    """Canonical copy: agency copies first, then the earliest seen, published, lowest id."""
-    return (0 if art.agency else 1, _ts(art.first_seen_at), _ts(art.published_at), art.article_id)
+    """Canonical copy: a copy crediting a named agency, then one credited only as "agency copy",
+    then the rest; among those the earliest published (the feed's own date; first seen when it
+    has none: fetch order inside one run is noise), then first seen, then the lowest id."""
+    rank = 2 if not art.agency else 1 if art.agency == AGENCY_FEED else 0
+    published = _ts(art.published_at) if art.published_at is not None else _ts(art.first_seen_at)
+    return (rank, published, _ts(art.first_seen_at), art.article_id)
 
 
 def _doc(art: Article) -> str:

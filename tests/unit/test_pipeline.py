@@ -48,6 +48,8 @@ def test_seed_story_is_one_clean_tagged_story(settings: Settings):
     assert sorted(copies["feed_id"]) == ["kapitoshka-world", "worlddesk"]
     assert copies["story_id"].nunique() == 1
     assert copies["is_canonical"].sum() == 1
+    # The clean copy crediting Reuters, published first, is the story's canonical, not the scraped one.
+    assert copies.set_index("feed_id").loc["worlddesk", "is_canonical"]
     scraped = copies[copies["feed_id"] == "kapitoshka-world"].iloc[0]
     text = scraped["text"]
     assert scraped["dateline"] == "MOSCOW"
