@@ -281,6 +281,56 @@ def stale_alert(
     )
 
 
+DEFAULT_FEED_STALE_HOURS = 24.0
+
+
+def silent_feeds_alert(
+    settings: Settings,
+    now: datetime,
+    hours: float | None = None,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    run_link: str | None = None,
+) -> Alert | None:
+    """Alert naming the feeds that brought no new article for ``hours`` (``FEEDMON_FEED_STALE_HOURS``,
+    default 24) while others still do: a feed that answers 200 or 304 forever with nothing new is
+    as dead as one that errors, and no status shows it.
+
+    Only feeds still in the feeds file are judged (a removed feed is not "silent").
+    """
+    from feedmon.feeds import FeedsFileError, load_feeds
+
+    if hours is None:
+        hours = env_number("FEEDMON_FEED_STALE_HOURS", DEFAULT_FEED_STALE_HOURS, minimum=0, exclusive=True)
+    now = as_utc(now)
+    span = max(settings.lookback_days, int(hours // 24) + 1)
+    latest = latest_articles_by_feed(settings, [(now - timedelta(days=n)).date() for n in range(span + 1)])
+    try:
+        configured = {f.id for f in load_feeds(settings.feeds_file)}
+    except FeedsFileError:
+        configured = set(latest)
+    silent = {f: t for f, t in latest.items() if f in configured and now - t > timedelta(hours=hours)}
+    if not silent or len(silent) == len(latest):  # none, or all: the all-feeds alert covers that
+        return None
+    lines = ", ".join(f"{f} (last {_human(now - t)} ago)" for f, t in sorted(silent.items()))
+    return Alert(
+        kind=STALE,
+        title=f"{len(silent)} feed{'s' if len(silent) > 1 else ''} silent for {hours:g}+ hours",
+        what=f"No new article for more than {hours:g} h from: {lines}. Other feeds are still bringing news.",
+        feeds=tuple(sorted(silent)),
+        since=min(silent.values()),
+        run_link=run_link,
+        dag_id=dag_id,
+        run_id=run_id,
+        severity="warning",
+        details={
+            "feed_stale_hours": hours,
+            "last_article_by_feed": {k: v.isoformat() for k, v in sorted(silent.items())},
+        },
+    )
+
+
 def _human(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     hours, mins = divmod(minutes, 60)
@@ -381,6 +431,7 @@ def check_data(
             out.append(alert)
     if include_stale:
         stale = stale_alert(settings, now, stale_hours, dag_id=dag_id, run_id=run_id, run_link=run_link)
+        stale = stale or silent_feeds_alert(settings, now, dag_id=dag_id, run_id=run_id, run_link=run_link)
         if stale:
             out.append(stale)
     return out

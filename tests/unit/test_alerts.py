@@ -223,3 +223,39 @@ def test_same_condition_is_sent_once_then_repeated_after_the_window(settings):
     other = _alert(since=T2)  # a new streak is a new condition
     assert alerts.filter_unsent(settings, [other], now + timedelta(minutes=30)) == [other]
     assert alerts.filter_unsent(settings, [first], now + timedelta(hours=7)) == [first]
+
+
+def test_a_feed_silent_for_a_day_is_named_while_others_still_bring_news(data_dir, tmp_path, monkeypatch):
+    from feedmon import storage
+    from feedmon.models import Article
+    from feedmon.schema import articles_to_table
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n  - {id: lively, url: 'https://a.example/rss'}\n  - {id: dead, url: 'https://b.example/rss'}\n"
+    )
+    monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+    s = Settings.from_env()
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def article(feed: str, seen: datetime) -> Article:
+        return Article(
+            article_id=f"{feed}-{seen:%d%H}", feed_id=feed, source=feed, url=f"https://x.example/{feed}/{seen:%d%H}",
+            guid=None, title="t", text="x", published_at=None, first_seen_at=seen, story_id=f"{feed}-{seen:%d%H}",
+        )  # fmt: skip
+
+    yesterday, today = now.date() - timedelta(days=1), now.date()
+    for day, feed, age in ((yesterday, "dead", 30), (today, "lively", 1)):
+        table = articles_to_table([article(feed, now - timedelta(hours=age))])
+        storage.write_parquet_atomic(s.snapshot_path(day), table)
+
+    assert alerts.stale_alert(s, now) is None, "news is still arriving: no all-feeds alert"
+    alert = alerts.silent_feeds_alert(s, now)
+    assert alert is not None and alert.feeds == ("dead",)
+    assert alert.since == now - timedelta(hours=30)
+    assert "dead (last 30 h 00 min ago)" in alert.what
+    assert [a.feeds for a in alerts.check_data(s, today, now)] == [("dead",)]
+    assert alerts.silent_feeds_alert(s, now, hours=48) is None
+    # A feed removed from the feeds file is no longer judged.
+    feeds.write_text("feeds:\n  - {id: lively, url: 'https://a.example/rss'}\n")
+    assert alerts.silent_feeds_alert(s, now) is None
