@@ -235,6 +235,13 @@ def latest_articles_by_feed(settings: Settings, days: Iterable[date]) -> dict[st
     return latest
 
 
+def recent_latest(settings: Settings, now: datetime, hours: float) -> tuple[int, dict[str, datetime]]:
+    """``(span, newest first_seen_at per feed)`` over the days a window of ``hours`` covers, plus one
+    so a quiet midnight still finds yesterday, and at least the dedup lookback."""
+    span = max(settings.lookback_days, int(hours // 24) + 1)
+    return span, latest_articles_by_feed(settings, [(now - timedelta(days=n)).date() for n in range(span + 1)])
+
+
 def stale_alert(
     settings: Settings,
     now: datetime,
@@ -243,19 +250,17 @@ def stale_alert(
     dag_id: str | None = None,
     run_id: str | None = None,
     run_link: str | None = None,
+    recent: tuple[int, dict[str, datetime]] | None = None,
 ) -> Alert | None:
     """Alert when no feed produced a new article in the last ``hours`` (``FEEDMON_STALE_HOURS``).
 
     ``now`` is the run's time (its data-interval end or run_after), not the wall clock, so a rerun
-    of an old run reaches the same verdict.
+    of an old run reaches the same verdict. ``recent`` is :func:`recent_latest`, when already read.
     """
     hours = stale_hours_from_env() if hours is None else hours
     now = as_utc(now)
     window = timedelta(hours=hours)
-    # Look back over the days the window covers plus one, so a quiet midnight still finds yesterday.
-    span = max(settings.lookback_days, int(hours // 24) + 1)
-    days = [(now - timedelta(days=n)).date() for n in range(span + 1)]
-    latest = latest_articles_by_feed(settings, days)
+    span, latest = recent or recent_latest(settings, now, hours)
     newest = max(latest.values(), default=None)
     if newest is not None and now - newest <= window:
         return None
@@ -284,6 +289,11 @@ def stale_alert(
 DEFAULT_FEED_STALE_HOURS = 24.0
 
 
+def feed_stale_hours_from_env() -> float:
+    """``FEEDMON_FEED_STALE_HOURS``: hours one feed may bring nothing new before it is named."""
+    return env_number("FEEDMON_FEED_STALE_HOURS", DEFAULT_FEED_STALE_HOURS, minimum=0, exclusive=True)
+
+
 def silent_feeds_alert(
     settings: Settings,
     now: datetime,
@@ -292,6 +302,7 @@ def silent_feeds_alert(
     dag_id: str | None = None,
     run_id: str | None = None,
     run_link: str | None = None,
+    recent: tuple[int, dict[str, datetime]] | None = None,
 ) -> Alert | None:
     """Alert naming the feeds that brought no new article for ``hours`` (``FEEDMON_FEED_STALE_HOURS``,
     default 24) while others still do: a feed that answers 200 or 304 forever with nothing new is
@@ -301,11 +312,9 @@ def silent_feeds_alert(
     """
     from feedmon.feeds import FeedsFileError, load_feeds
 
-    if hours is None:
-        hours = env_number("FEEDMON_FEED_STALE_HOURS", DEFAULT_FEED_STALE_HOURS, minimum=0, exclusive=True)
+    hours = feed_stale_hours_from_env() if hours is None else hours
     now = as_utc(now)
-    span = max(settings.lookback_days, int(hours // 24) + 1)
-    latest = latest_articles_by_feed(settings, [(now - timedelta(days=n)).date() for n in range(span + 1)])
+    _, latest = recent or recent_latest(settings, now, hours)
     try:
         configured = {f.id for f in load_feeds(settings.feeds_file)}
     except FeedsFileError:
@@ -430,8 +439,12 @@ def check_data(
         if alert:
             out.append(alert)
     if include_stale:
-        stale = stale_alert(settings, now, stale_hours, dag_id=dag_id, run_id=run_id, run_link=run_link)
-        stale = stale or silent_feeds_alert(settings, now, dag_id=dag_id, run_id=run_id, run_link=run_link)
+        ident = {"dag_id": dag_id, "run_id": run_id, "run_link": run_link}
+        stale_hours = stale_hours_from_env() if stale_hours is None else stale_hours
+        feed_hours = feed_stale_hours_from_env()
+        recent = recent_latest(settings, as_utc(now), max(stale_hours, feed_hours))  # read the snapshots once
+        stale = stale_alert(settings, now, stale_hours, recent=recent, **ident)
+        stale = stale or silent_feeds_alert(settings, now, feed_hours, recent=recent, **ident)
         if stale:
             out.append(stale)
     return out

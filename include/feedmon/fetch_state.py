@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -162,22 +162,6 @@ class FetchStateStore:
                 Path(tmp).unlink()
             raise
 
-    @contextlib.contextmanager
-    def _locked(self, feed_id: str) -> Iterator[None]:
-        """Exclusive lock for one feed's read-modify-write (local only; no-op on object storage)."""
-        if not self.local:
-            yield
-            return
-        import fcntl  # POSIX only, like Airflow workers
-
-        lock_path = self._dir / f"{feed_key(feed_id)}.lock"
-        with lock_path.open("a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
     def update(self, feed_id: str, change: Callable[[FeedState], FeedState | None]) -> FeedState:
         """Apply ``change`` to the current state under the feed's lock and store the result.
 
@@ -185,7 +169,8 @@ class FetchStateStore:
         so a concurrent writer's update is built upon, not overwritten. Nothing is written when
         the state did not change (a feed answering 304 run after run costs one read).
         """
-        with self._locked(feed_id):
+        # Exclusive per feed for the read-modify-write (local stores; object stores have no locks).
+        with storage.exclusive_lock(storage.join(self.root, f"{feed_key(feed_id)}.lock")):
             state = self.get(feed_id)
             before = replace(state)
             new = change(state)

@@ -8,17 +8,14 @@ manually triggered runs), never from the clock.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -312,30 +309,13 @@ def snapshot_version(path: str) -> str:
     return hashlib.sha256(storage.read_bytes(path)).hexdigest()
 
 
-@contextmanager
-def _day_lock(ctx: RunContext) -> Iterator[None]:
-    """Serialise publishing of one day between processes on this host (local data dirs only).
-
-    On object storage there is no lock: keep one writer per day there (the DAG's max_active_runs=1).
-    """
-    if not storage.is_local(ctx.settings.data_dir):
-        yield
-        return
-    lock = Path(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock"))
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
     from feedmon.fetch import FAILED_STATUSES
 
-    with _day_lock(ctx):
+    # Serialise publishing of one day between processes (local data dirs; on object storage keep one
+    # writer per day, as the DAG's max_active_runs=1 does).
+    with storage.exclusive_lock(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock")):
         base = json.loads(storage.read_bytes(ctx.work("dedup_base.json")))["snapshot"]
         if snapshot_version(ctx.snapshot_path) != base:
             # Another run (a CLI run beside the DAG, say) published this day since our dedup read it:

@@ -12,7 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,28 @@ def remove_tree(path: str) -> None:
     fs, p = _fs(path)
     with suppress(FileNotFoundError):
         fs.rm(p, recursive=True)
+
+
+@contextmanager
+def exclusive_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` between processes of this host.
+
+    Local paths only: object stores have no locks, so remote paths yield without one (callers
+    document the one-writer rule that applies there).
+    """
+    if not is_local(path):
+        yield
+        return
+    import fcntl  # POSIX only, like Airflow workers
+
+    lock = Path(path.removeprefix("file://"))
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def write_bytes_atomic(path: str, data: bytes) -> str:
