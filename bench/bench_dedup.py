@@ -146,12 +146,12 @@ def build(n: int, seed: int = 7) -> tuple[list, float, str]:
 def bench_datasketch(texts: list[str]) -> float:
     from datasketch import MinHash, MinHashLSH
 
-    from feedmon.textsig import normalise_words
+    from feedmon.textsig import word_tokens
 
     t0 = time.process_time()
     lsh = MinHashLSH(threshold=DATASKETCH_THRESHOLD, num_perm=128)
     for i, text in enumerate(texts):
-        w = normalise_words(text)
+        w = word_tokens(text)
         sh = [" ".join(w[j : j + 3]).encode() for j in range(max(len(w) - 2, 1))]
         m = MinHash(num_perm=128, seed=1)
         m.update_batch(sh)

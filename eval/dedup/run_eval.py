@@ -35,7 +35,7 @@ import numpy as np
 from feedmon.clean import clean_article
 from feedmon.dedup import content_hash, deduplicate, make_article_id
 from feedmon.models import Article
-from feedmon.textsig import normalise_words
+from feedmon.textsig import word_tokens
 
 HERE = Path(__file__).resolve().parent
 DAY0 = datetime(2004, 8, 20, tzinfo=UTC)
@@ -137,7 +137,7 @@ def doc_text(a: Article) -> str:
 
 
 def shingle_strings(text: str, k: int = 3) -> list[bytes]:
-    words = normalise_words(text)
+    words = word_tokens(text)
     if len(words) < k:
         return [" ".join(words).encode()] if words else []
     return [" ".join(words[i : i + k]).encode() for i in range(len(words) - k + 1)]

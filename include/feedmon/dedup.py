@@ -27,7 +27,7 @@ from typing import Any
 
 from feedmon.clean import AGENCY_FEED
 from feedmon.models import Article
-from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, normalise_words, overlap
+from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, overlap, word_tokens
 
 __all__ = [
     "DedupResult",
@@ -54,7 +54,7 @@ def make_article_id(feed_id: str, guid: str | None, canonical_url: str | None, t
     """
     if canonical_url:
         return _digest("u", canonical_url.strip())
-    norm_title = " ".join(normalise_words(title))
+    norm_title = " ".join(word_tokens(title))
     if guid:
         return _digest("g", feed_id, guid.strip(), norm_title)
     return _digest("t", feed_id, norm_title)
@@ -69,9 +69,9 @@ def content_hash(title: str, text: str) -> str:
     The title is left out so an edited headline over the same body is still the same content;
     it is folded in only when the body is too short (under 8 words) to identify the item alone.
     """
-    words = normalise_words(text)
+    words = word_tokens(text)
     if len(words) < _MIN_TEXT_WORDS:
-        words = [*normalise_words(title), "\x1f", *words]
+        words = [*word_tokens(title), "\x1f", *words]
     return _digest("c", " ".join(words), size=32)
 
 
@@ -129,7 +129,8 @@ class DedupResult:
     stories: int = 0
 
 
-def _ts(value: datetime | None) -> float:
+def _epoch(value: datetime | None) -> float:
+    """Seconds since the epoch for ordering (naive means UTC; a missing time sorts last)."""
     if value is None:
         return math.inf
     if value.tzinfo is None:
@@ -139,7 +140,7 @@ def _ts(value: datetime | None) -> float:
 
 def _order_key(art: Article) -> tuple[float, float, str]:
     """Processing order: first seen, then published, then id (total and input-order independent)."""
-    return (_ts(art.first_seen_at), _ts(art.published_at), art.article_id)
+    return (_epoch(art.first_seen_at), _epoch(art.published_at), art.article_id)
 
 
 def _canonical_key(art: Article) -> tuple[int, float, float, str]:
@@ -147,8 +148,8 @@ def _canonical_key(art: Article) -> tuple[int, float, float, str]:
     then the rest; among those the earliest published (the feed's own date; first seen when it
     has none: fetch order inside one run is noise), then first seen, then the lowest id."""
     rank = 2 if not art.agency else 1 if art.agency == AGENCY_FEED else 0
-    published = _ts(art.published_at) if art.published_at is not None else _ts(art.first_seen_at)
-    return (rank, published, _ts(art.first_seen_at), art.article_id)
+    published = _epoch(art.published_at) if art.published_at is not None else _epoch(art.first_seen_at)
+    return (rank, published, _epoch(art.first_seen_at), art.article_id)
 
 
 def _doc(art: Article) -> str:
@@ -296,7 +297,7 @@ def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
 
 def _shingle_set(text: str, k: int = 3) -> frozenset[int]:
     """Small, in-process version of the signature shingles, for a handful of guid checks."""
-    words = normalise_words(text)
+    words = word_tokens(text)
     if len(words) < k:
         return frozenset([hash(tuple(words))]) if words else frozenset()
     return frozenset(hash(tuple(words[j : j + k])) for j in range(len(words) - k + 1))
@@ -374,8 +375,8 @@ def deduplicate(
     cands = sorted(candidates, key=_order_key)
     today = sorted(existing_today, key=_order_key)
     if cands:
-        horizon = _ts(cands[0].first_seen_at) - timedelta(days=lookback_days).total_seconds()
-        past = [a for a in history if _ts(a.first_seen_at) >= horizon]
+        horizon = _epoch(cands[0].first_seen_at) - timedelta(days=lookback_days).total_seconds()
+        past = [a for a in history if _epoch(a.first_seen_at) >= horizon]
     else:
         past = list(history)
     past.sort(key=_order_key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +23,8 @@ __all__ = [
     "Signatures",
     "compute_signatures",
     "content_words",
-    "key_of",
-    "normalise_words",
     "overlap",
+    "word_tokens",
 ]
 
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -85,7 +84,7 @@ def content_words(text: str | tuple[str, str]) -> frozenset[int]:
     zone" of :class:`feedmon.dedup.SameStory` need them.
     """
     parts = text if isinstance(text, tuple) else (text,)
-    words = [w for part in parts for w in normalise_words(part)]
+    words = [w for part in parts for w in word_tokens(part)]
     h = _hash_word_bytes(" ".join(words).encode("utf-8"))
     return frozenset((h[(h & _U64(1)).astype(bool)] >> _U64(32)).tolist())
 
@@ -98,7 +97,7 @@ def _fold(text: str) -> str:
     return folded
 
 
-def normalise_words(text: str) -> list[str]:
+def word_tokens(text: str) -> list[str]:
     """Casefolded words without punctuation or accents: what "same content" compares."""
     return _WORD_RE.findall(_fold(text))
 
@@ -136,7 +135,7 @@ _CHUNK_TEXTS = 4096
 
 
 # ASCII letters and digits kept (A-Z lowered), other ASCII bytes to spaces, UTF-8 bytes kept:
-# on ASCII text, ``translate`` + ``split`` gives exactly the words of :func:`normalise_words`.
+# on ASCII text, ``translate`` + ``split`` gives exactly the words of :func:`word_tokens`.
 _ASCII_WORDS = bytes(
     b if (48 <= b <= 57 or 97 <= b <= 122 or b >= 128) else (b + 32 if 65 <= b <= 90 else 32) for b in range(256)
 )
@@ -192,9 +191,9 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[tuple[np.nd
             # accents are stripped per text, and only where there are any: NFKD over a whole chunk
             # whenever one of its texts has a curly quote would cost more than all the rest
             if not title.isascii():
-                title = " ".join(normalise_words(title))
+                title = " ".join(word_tokens(title))
             if not body.isascii():
-                body = " ".join(normalise_words(body))
+                body = " ".join(word_tokens(body))
             chunk.append(title)
             chunk.append(sep_t)
             chunk.append(body)
@@ -516,11 +515,6 @@ class BandIndex:
         off = np.searchsorted(s, rows, side="left")
         off = np.append(off, len(s))
         return off, d, counts
-
-
-def key_of(words: Sequence[str]) -> int:
-    """64-bit key of a word sequence (e.g. a normalised title), stable across processes."""
-    return _word_hash(" ".join(words))
 
 
 def overlap(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> tuple[int, float, float]:
