@@ -20,14 +20,26 @@ from __future__ import annotations
 
 import hashlib
 import math
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from feedmon.clean import AGENCY_FEED
 from feedmon.models import Article
-from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, overlap, word_tokens
+from feedmon.textsig import (
+    BandIndex,
+    SignatureParams,
+    compute_signatures,
+    content_words,
+    event_conflicts,
+    overlap,
+    titles_agree,
+    word_tokens,
+)
 
 __all__ = [
     "DedupResult",
@@ -92,6 +104,16 @@ class SameStory:
     min_word_containment: float = 0.7
     min_shared_words: int = 4
     min_root_containment: float = 0.25
+    boilerplate_titles: int = 4
+
+    def events_differ(self, conflicts: tuple[int, int, int]) -> bool:
+        """Two texts that passed :meth:`check` report different events (see ``docs/dedup.md``).
+
+        ``conflicts`` is (names, counts, figures) from :func:`feedmon.textsig.event_conflicts`:
+        the same wording around a different place, party, toll, magnitude, time or date.
+        """
+        names, counts, figures = conflicts
+        return names > 0 or counts > 0 or figures > 0
 
     def check(
         self,
@@ -152,10 +174,6 @@ def _canonical_key(art: Article) -> tuple[int, float, float, str]:
     return (rank, published, _epoch(art.first_seen_at), art.article_id)
 
 
-def _doc(art: Article) -> str:
-    return f"{art.title}\n{art.text}"
-
-
 class StoryIndex:
     """Online story clustering of a batch of texts over LSH candidates.
 
@@ -185,6 +203,11 @@ class StoryIndex:
         n = len(self.sigs)
         self._bands = BandIndex(self.sigs.band_parts, self.sigs.sizes > 0)
         self.sigs.band_parts = []  # only the index needs them: free them
+        # per-row values in plain arrays: read for most candidates, and indexing numpy arrays
+        # one element at a time costs more than the checks themselves
+        self._digest = array("Q", self.sigs.event_digests.astype(np.uint64).tobytes())
+        self._titles = array("Q", self.sigs.title_masks.astype(np.uint64).tobytes())
+        self._boiler: bytes | None = None  # rows carrying boilerplate: found when first needed
         self._text_of = text_of
         self.story: list[int] = [-1] * n
         self._max_checked = max_stories_checked
@@ -192,16 +215,68 @@ class StoryIndex:
         self._chunk = chunk
         self._cand: tuple[int, int, list[int], list[int], list[int]] = (0, 0, [], [], [])
         self._sets: dict[int, frozenset[int]] = {}
+        self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
+        self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
         self._root: dict[int, int] = {}  # story -> its first row
         self.n_stories = 0
 
-    def _shingles(self, i: int) -> frozenset[int]:
-        got = self._sets.get(i)
+    def _shingles(self, i: int, strip: bool = False) -> frozenset[int]:
+        key = ~i if strip else i
+        got = self._sets.get(key)
         if got is None:
             if len(self._sets) > 4096:  # ~3 KB a set: bounded, mostly heads of recent runs
                 self._sets.clear()
-            got = self._sets[i] = self.sigs.shingle_set(i)
+            got = self._sets[key] = self.sigs.shingle_set(i, strip_boilerplate=strip)
         return got
+
+    def _strip(self, i: int, m: int) -> bool:
+        """Leave boilerplate out when comparing rows ``i`` and ``m``?
+
+        Only when their titles disagree and both carry some: copies of one story mostly keep
+        its headline, so a big story (whose text every copy repeats) still matches on all of it,
+        while items that share only a blurb under different headlines do not. Asked only of
+        pairs about to be accepted; the boilerplate table is built the first time titles
+        disagree (a batch of copies under one headline never needs it).
+        """
+        a, b = self._titles[i], self._titles[m]
+        if a == b or titles_agree(a, b):
+            return False
+        if self._boiler is None:
+            self.sigs.mark_boilerplate(self.rule.boilerplate_titles)
+            assert self.sigs.boiler_count is not None
+            self._boiler = (self.sigs.boiler_count > 0).astype(np.uint8).tobytes()
+        return bool(self._boiler[i] and self._boiler[m])
+
+    def _event_set(self, i: int) -> frozenset[int]:
+        got = self._events.get(i)
+        if got is None:
+            if len(self._events) > 4096:
+                self._events.clear()
+            got = self._events[i] = self.sigs.event_set(i)
+        return got
+
+    def _same_event(self, i: int, m: int, s: int) -> bool:
+        """Row ``i`` reports the event of member ``m`` and of the story's first row (if another).
+
+        The first row is checked too: a member that lacks the place (a truncated copy) must not
+        let another place's report in. Texts with the same entries (equal digests) or none at
+        all cannot disagree, which settles most copies without building a set.
+        """
+        digest = self._digest
+        mine = digest[i]
+        if not mine:
+            return True
+        dm, dr = digest[m], digest[self._root[s]]
+        check_m, check_r = dm and dm != mine, dr and dr != mine and dr != dm
+        if not check_m and not check_r:
+            return True
+        if self._mine[0] != i:
+            self._mine = (i, self.sigs.event_set(i))
+        events = self._mine[1]
+        differ = self.rule.events_differ
+        if check_m and differ(event_conflicts(events, self._event_set(m))):
+            return False
+        return not (check_r and differ(event_conflicts(events, self._event_set(self._root[s]))))
 
     def _words(self, i: int) -> frozenset[int]:
         assert self._text_of is not None
@@ -227,7 +302,7 @@ class StoryIndex:
         self.n_stories += 1
         return self.n_stories - 1
 
-    def _agrees_with_root(self, i: int, s: int, shared_bands: dict[int, int]) -> bool:
+    def _agrees_with_root(self, i: int, s: int, cands: list[int], counts: list[int]) -> bool:
         """Row ``i`` also resembles the first row of story ``s`` (guards against chaining).
 
         Without it, a copy that lifts a background paragraph from another story could pull that
@@ -235,9 +310,10 @@ class StoryIndex:
         bands with the first row settles it cheaply; otherwise the shingle sets are compared.
         """
         root = self._root[s]
-        if shared_bands.get(root, 0) >= 2:
+        strip = self._strip(i, root)
+        if root in cands and counts[cands.index(root)] >= 2 and not strip:
             return True
-        _, contain, _ = overlap(self._shingles(i), self._shingles(root))
+        _, contain, _ = overlap(self._shingles(i, strip), self._shingles(root, strip))
         if contain >= self.rule.min_root_containment:
             return True
         if self._text_of is None:
@@ -252,25 +328,34 @@ class StoryIndex:
             return -1
         story = self.story
         root = self._root
-        shared = dict(zip(cands, counts, strict=True))
+        titles, digest = self._titles, self._digest
+        title, mine = titles[i], digest[i]
         tried: dict[int, int] = {}  # story -> members tried
         best_score, best_story = 0.0, -1
-        mine: frozenset[int] | None = None
         for m, c in zip(cands, counts, strict=True):  # most shared bands first
             s = story[m]
             if s < 0 or s == best_story:
                 continue
-            if c >= self._accept and best_story < 0 and (root[s] == m or self._agrees_with_root(i, s, shared)):
+            # the cheap tests inline (same headline, same event entries): most copies stop there
+            if (
+                c >= self._accept
+                and best_story < 0
+                and (root[s] == m or self._agrees_with_root(i, s, cands, counts))
+                and (titles[m] == title or not self._strip(i, m))
+                and (not mine or (digest[m] == mine and root[s] == m) or self._same_event(i, m, s))
+            ):
                 return s
             n = tried.get(s, 0)
             if n >= 2 or (n == 0 and len(tried) >= self._max_checked):
                 continue
             tried[s] = n + 1
-            if mine is None:
-                mine = self._shingles(i)
             words = None if self._text_of is None else (lambda m=m: (self._words(i), self._words(m)))
-            score = self.rule.check(mine, self._shingles(m), words)
-            if score and root[s] != m and not self._agrees_with_root(i, s, shared):
+            score = self.rule.check(self._shingles(i), self._shingles(m), words)
+            if score and titles[m] != title and self._strip(i, m):
+                score = self.rule.check(self._shingles(i, True), self._shingles(m, True), words)
+            if score and root[s] != m and not self._agrees_with_root(i, s, cands, counts):
+                score = 0.0
+            if score and not self._same_event(i, m, s):
                 score = 0.0
             if score > best_score or (score and score == best_score and s < best_story):
                 best_score, best_story = score, s
@@ -295,12 +380,15 @@ def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
     return index.story
 
 
-def _shingle_set(text: str, k: int = 3) -> frozenset[int]:
-    """Small, in-process version of the signature shingles, for a handful of guid checks."""
-    words = word_tokens(text)
-    if len(words) < k:
-        return frozenset([hash(tuple(words))]) if words else frozenset()
-    return frozenset(hash(tuple(words[j : j + k])) for j in range(len(words) - k + 1))
+def _same_story_as_first(arts: Sequence[Article], rule: SameStory) -> list[bool]:
+    """Does each of ``arts[1:]`` carry the story of ``arts[0]``? (the few guid checks of a run)"""
+    sigs = compute_signatures([(a.title, a.text) for a in arts])
+    first, events = sigs.shingle_set(0), sigs.event_set(0)
+    differ = rule.events_differ
+    return [
+        bool(rule.check(first, sigs.shingle_set(j))) and not differ(event_conflicts(sigs.event_set(j), events))
+        for j in range(1, len(arts))
+    ]
 
 
 class _ExactIndex:
@@ -330,8 +418,7 @@ class _ExactIndex:
         if art.guid and art.feed_id not in broken_feeds:
             others = self.guids.get((art.feed_id, art.guid))
             if others:
-                mine = _shingle_set(_doc(art))
-                return any(self.rule.check(mine, _shingle_set(_doc(o))) for o in others)
+                return any(_same_story_as_first([art, *others], self.rule))
         return False
 
 
@@ -348,8 +435,7 @@ def _broken_guid_feeds(rows: Iterable[Article], rule: SameStory) -> set[str]:
         distinct = {(a.url, a.content_hash) for a in arts}
         if len(distinct) < 2:
             continue
-        first = _shingle_set(_doc(arts[0]))
-        if any(not rule.check(first, _shingle_set(_doc(a))) for a in arts[1:]):
+        if not all(_same_story_as_first(arts, rule)):
             broken.add(feed_id)
     return broken
 

@@ -164,7 +164,7 @@ def test_broken_guid_feed_keeps_distinct_items() -> None:
     assert len(res.new_ids) == 3
     assert res.broken_guid_feeds == {"feed-a"}
     # and a later item with that guid is judged by URL/content, not by the guid
-    later = art("https://bad.example/9", "Floods spread", THIRD.replace("Brazil", "Uruguay") + " More rain.")
+    later = art("https://bad.example/9", "Floods spread", THIRD.replace("Heavy", "Torrential") + " More rain.")
     later.guid = "https://bad.example/feed"
     res2 = deduplicate([later], res.articles, [])
     # not dropped on the shared guid (URL and content differ) but recognised as the same story
