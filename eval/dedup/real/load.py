@@ -2,9 +2,9 @@
 
 The set has two halves kept apart on purpose:
 
-* the served text (``items.jsonl``: title, description, link, guid as the outlets served them, and the
-  feed captures they came from) is third-party data and lives in the shared data folder
-  (default ``<repo>/../shared/dedup-real``, or ``--data`` / ``FEEDMON_DEDUP_REAL``);
+* the served text (``items.jsonl``: title, description, link, guid as the outlets served them; the
+  feed captures they came from are under ``eval/captures/dedup/``, listed with their origin in
+  ``eval/captures/SOURCES-dedup.md``) sits next to this file (or ``--data`` / ``FEEDMON_DEDUP_REAL``);
 * the labels (``labels.jsonl``: ``story``, ``split``, ``kinds``, ``note``) and the pair files
   (``hard_negatives_<split>.jsonl``, ``cross_day_<split>.jsonl``) are this project's own reading and
   live next to this file.
@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[2].parent / "shared" / "dedup-real"
+DEFAULT_DATA = HERE
 SPLITS = ("dev", "blind")
 KINDS = {"syndicated", "template", "same_place_day", "blurb", "followup", "ag_repeat", "translation", "cross_agency"}
 HARD_KINDS = {"template", "same_place_day", "blurb"}
@@ -48,7 +48,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def data_dir(explicit: str | None = None) -> Path:
-    """Where the served text is: argument, then FEEDMON_DEDUP_REAL, then the shared folder."""
+    """Where the served text is: argument, then FEEDMON_DEDUP_REAL, then this folder."""
     return Path(explicit or os.environ.get("FEEDMON_DEDUP_REAL") or DEFAULT_DATA)
 
 
@@ -141,7 +141,7 @@ def counts(items: list[dict], hard: dict[str, list[dict]], cross: dict[str, list
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", help="folder with items.jsonl (default: ../shared/dedup-real)")
+    ap.add_argument("--data", help="folder with items.jsonl (default: eval/dedup/real)")
     args = ap.parse_args(argv)
     items, hard, cross = load(data_dir(args.data))
     problems = check(items, hard, cross)
