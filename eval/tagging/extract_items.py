@@ -72,6 +72,7 @@ CAPTURES: dict[str, tuple[str, str]] = {
 
 REQUIRED = ("id", "lang", "split", "origin", "title", "text", "is_conflict", "countries")
 _WS = re.compile(r"\s+")
+_BREAK = re.compile(r"<(?=/?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|table|tr|td|figure|figcaption)\b)", re.I)
 
 
 def html_to_text(markup: str) -> str:
@@ -81,9 +82,10 @@ def html_to_text(markup: str) -> str:
     the stored text, so removing credits or datelines here would hide what it has to handle.
     """
     if "<" in markup:
-        tree = LexborHTMLParser(markup)
+        # a space where a block or line break was, none around inline tags ("<b>УНИАН</b>.")
+        tree = LexborHTMLParser(_BREAK.sub(" <", markup))
         root = tree.body if tree.body is not None else tree.root
-        markup = root.text(deep=True, separator=" ") if root is not None else ""
+        markup = root.text(deep=True, separator="") if root is not None else ""
     return _WS.sub(" ", html.unescape(markup)).strip()
 
 
