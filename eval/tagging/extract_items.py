@@ -59,6 +59,14 @@ def plain(markup: str) -> str:
     return " ".join(normalize_text(_TAG.sub(" ", markup or "")).split())
 
 
+def _rel(path: Path) -> str:
+    """Capture path as committed (repo-relative), or as given for files outside the repository."""
+    try:
+        return path.resolve().relative_to(HERE.parents[1]).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def _outlet(stem: str) -> str:
     for prefix, name in sorted(OUTLETS.items(), key=lambda kv: -len(kv[0])):
         if stem.startswith(prefix):
@@ -78,7 +86,7 @@ def _promo_items(path: Path, lang: str) -> list[dict[str, Any]]:
         items.append(
             {
                 "id": f"{lang}/{stem}#{tail}",
-                "capture": path.relative_to(HERE.parents[1]).as_posix(),
+                "capture": _rel(path),
                 "outlet": _outlet(stem),
                 "title": plain(promo["headline"]),
                 "text": plain(promo.get("summary", "")),
@@ -98,7 +106,7 @@ def _feed_items(path: Path, lang: str) -> list[dict[str, Any]]:
         items.append(
             {
                 "id": f"{lang}/{path.stem}#{hashlib.sha256(key.encode()).hexdigest()[:12]}",
-                "capture": path.relative_to(HERE.parents[1]).as_posix(),
+                "capture": _rel(path),
                 "outlet": parsed.feed_title or path.stem,
                 "title": plain(entry.title),
                 "text": plain(entry.html or ""),
