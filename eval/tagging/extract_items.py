@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         by_lang, dropped = all_real_items()
         for item in by_lang.get(args.list, []):
             print(f"{item['id']}\t{item['title']}\t{item['text']}")
-        print(f"# {len(by_lang.get(args.list, []))} items, {dropped.get(args.list, 0)} repeats dropped", file=sys.stderr)
+        count, repeats = len(by_lang.get(args.list, [])), dropped.get(args.list, 0)
+        print(f"# {count} items, {repeats} repeats dropped", file=sys.stderr)
         return 0
 
     files = build()
