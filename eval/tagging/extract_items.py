@@ -1,305 +1,315 @@
-"""Build the real-feed multilingual tagging sets (``eval/tagging/real/``) from committed captures.
+"""Build the real-feed multilingual evaluation sets from the committed captures and the labels.
 
-Three steps, each a sub-command, so every committed line can be traced back to bytes in a capture:
+Why a script: the items must be exactly what the captured feeds served (title + description,
+HTML removed), every split must follow one fixed rule, and anyone must be able to re-derive the
+committed ``<lang>_dev.jsonl`` / ``<lang>_blind.jsonl`` from ``eval/captures/`` plus the
+hand-written labels, so ``--check`` can prove nothing was edited by hand afterwards.
 
-``extract CAPTURE...``
-    Print the items of captures as JSON lines (id, capture, outlet, split, title, text, published,
-    the feed's declared language). The feed goes through :func:`feedmon.parse.parse_feed`, the
-    parser the pipeline uses, so a Windows-1251 body or a lying XML declaration reads as it does in
-    production; ``text`` is the item's description with tags removed and nothing else changed
-    (credits, datelines and entities stay for the evaluation's own cleaning to meet).
-``build``
-    Join the extracted items with the hand labels (``real/src/labels.jsonl``, keyed by item id) and
-    the written items (``real/src/written_<lang>.jsonl``), then write ``real/<lang>_dev.jsonl``,
-    ``real/<lang>_blind.jsonl`` and ``real/other_lang.jsonl``. An extracted item without a label is
-    an error: every real item is read and labelled, none is dropped silently.
-``check``
-    Validate every line of the built files (fields, ISO 3166-1 alpha-2 codes plus ``XK``, ISO 639-1
-    language codes, splits) and print per-language counts.
+Inputs (all committed):
 
-The split is fixed before labelling (see ``real/README.md``): whole captures go to one split, so near
-duplicates of a story cannot sit on both sides; written items go to ``blind`` when a hash of their id
-falls in the lower half.
+* ``eval/captures/SOURCES.md`` -- the table of captures (file, outlet, language, repository, path,
+  commit, capture date, items); every row is extracted, nothing else is;
+* ``eval/tagging/real/labels/<lang>.tsv`` -- one line per extracted item, written by a person who
+  read it: ``id<TAB>is_conflict(0/1)<TAB>countries(comma-separated)<TAB>lang<TAB>note``; ``lang``
+  is the item's language as read (empty = the capture's language);
+* ``eval/tagging/real/written/<lang>.jsonl`` -- items written from real reporting (``origin:
+  written``, with ``based_on``) where a language has too few real items.
+
+Rules fixed before labelling (see ``eval/tagging/real/README.md``):
+
+* text = the item's description/summary (never ``content:encoded``), HTML removed, entities
+  decoded, whitespace collapsed; items with neither title nor text are skipped;
+* an item whose folded title and text repeat an earlier item of the same language is dropped
+  (the same story captured twice by one outlet);
+* split: ``blind`` when ``int(sha1(folded title)[:8], 16) % 100 < 45``, else ``dev``.
 
 Usage::
 
-    python eval/tagging/extract_items.py extract eval/captures/ru/*.xml
-    python eval/tagging/extract_items.py build
-    python eval/tagging/extract_items.py check
+    python eval/tagging/extract_items.py --list en        # print unlabelled items for reading
+    python eval/tagging/extract_items.py                  # write the sets
+    python eval/tagging/extract_items.py --check          # fail if the committed sets differ
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import html
+import io
 import json
-import re
 import sys
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pycountry
-from selectolax.lexbor import LexborHTMLParser
 
-from feedmon.parse import parse_feed
+# _html_to_text is the pipeline's own HTML-to-text step; reusing it keeps one converter in the project.
+from feedmon.clean import _html_to_text, default_rules, match_key, normalize_text
+from feedmon.parse import decode_body
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-CAPTURES_DIR = ROOT / "eval" / "captures"
+ROOT = HERE.parents[1]
+CAPTURES = ROOT / "eval" / "captures"
+SOURCES = CAPTURES / "SOURCES.md"
 REAL = HERE / "real"
-SRC = REAL / "src"
-
-# The ten languages the tagger is evaluated in; items in any other language go to other_lang.jsonl.
-SET_LANGS = ("en", "ru", "uk", "ar", "fr", "es", "de", "zh", "tr", "fa")
-# Languages whose written items this build owns (other sets may share the output files).
-OWN_WRITTEN_LANGS = ("ru", "uk", "zh")
-
-# capture (relative to eval/captures) -> (outlet, split). Decided before any item was labelled.
-CAPTURES: dict[str, tuple[str, str]] = {
-    "ru/tut-by_2019-12-30.xml": ("TUT.BY", "dev"),
-    "ru/liga-net_2021-08-22.xml": ("LIGA.net (Russian edition)", "dev"),
-    "ru/liga-net_2020-09-29.xml": ("LIGA.net (Russian edition)", "blind"),
-    "ru/pravda-com-ua-rus_2020-09-29.xml": ("Ukrainska Pravda (Russian edition)", "blind"),
-    "ru/onliner_2021-10-26.xml": ("Onliner", "blind"),
-    "ru/ukranews_2020-09-29.xml": ("Ukrainski Novyny (ukranews.com)", "blind"),
-    "uk/unian_2020-09-28.xml": ("UNIAN", "dev"),
-    "uk/unian-mirror_2026-02-05.xml": ("UNIAN", "blind"),
-    "uk/ukrinform-mirror_2026-04-02.xml": ("Ukrinform", "blind"),
-}
-
-REQUIRED = ("id", "lang", "split", "origin", "title", "text", "is_conflict", "countries")
-_WS = re.compile(r"\s+")
-_BREAK = re.compile(r"<(?=/?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|table|tr|td|figure|figcaption)\b)", re.I)
+LABELS = REAL / "labels"
+WRITTEN = REAL / "written"
+TEN = ("en", "ru", "uk", "ar", "fr", "es", "de", "zh", "tr", "fa")
+BLIND_PERCENT = 45
+FIELD_ORDER = (
+    "id",
+    "lang",
+    "split",
+    "origin",
+    "capture",
+    "outlet",
+    "based_on",
+    "title",
+    "text",
+    "published",
+    "is_conflict",
+    "countries",
+    "note",
+)
 
 
-def html_to_text(markup: str) -> str:
-    """The visible text of a description: tags out, entities decoded, whitespace collapsed.
+@dataclass(frozen=True)
+class Capture:
+    """One row of SOURCES.md."""
 
-    Deliberately less than :func:`feedmon.clean.clean_article`: the evaluation runs that cleaner on
-    the stored text, so removing credits or datelines here would hide what it has to handle.
-    """
-    if "<" in markup:
-        # a space where a block or line break was, none around inline tags ("<b>УНИАН</b>.")
-        tree = LexborHTMLParser(_BREAK.sub(" <", markup))
-        root = tree.body if tree.body is not None else tree.root
-        markup = root.text(deep=True, separator="") if root is not None else ""
-    return _WS.sub(" ", html.unescape(markup)).strip()
+    file: str
+    outlet: str
+    lang: str
 
 
-def item_id(capture: str, n: int) -> str:
-    """Stable id of the n-th item (1-based, feed order) of a capture: ``<lang>-<capture stem>-NNN``."""
-    path = Path(capture)
-    return f"{path.parent.name}-{path.stem}-{n:03d}"
+def read_sources(path: Path = SOURCES) -> list[Capture]:
+    """The captures listed in the SOURCES.md table, in table order."""
+    rows: list[Capture] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 8 or not cells[0].startswith("`"):
+            continue
+        rows.append(Capture(file=cells[0].strip("`"), outlet=cells[1], lang=cells[2]))
+    if not rows:
+        raise SystemExit(f"{path}: no capture rows found")
+    return rows
 
 
-def extract(capture: str) -> list[dict[str, Any]]:
-    """The items of one committed capture, in feed order; items with neither title nor text are skipped."""
-    outlet, split = CAPTURES[capture]
-    body = (CAPTURES_DIR / capture).read_bytes()
-    parsed = parse_feed(body, feed_id=capture)
-    if parsed.error and not parsed.entries:
-        raise SystemExit(f"{capture}: {parsed.error}")
+def plain(markup: str) -> str:
+    """Markup or plain text to one line of text: tags removed, entities decoded, spaces collapsed."""
+    if not markup:
+        return ""
+    text = _html_to_text(markup, default_rules()) if "<" in markup else markup
+    return " ".join(normalize_text(text).split())
+
+
+def _published(entry: dict[str, Any]) -> str | None:
+    for key in ("published_parsed", "updated_parsed"):
+        value = entry.get(key)
+        if value:
+            return datetime(*value[:6], tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    return None
+
+
+def capture_items(capture: Capture) -> list[dict[str, Any]]:
+    """The items of one capture, in feed order, with stable ids ``<lang>/<stem>#NNN``."""
+    body = (CAPTURES / capture.file).read_bytes()
+    text, _encoding, _notes = decode_body(body, None)
+    # decode_body settled the charset; say so in a header so feedparser does not re-guess it
+    parsed = feedparser.parse(
+        io.BytesIO(text.encode("utf-8")),
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    stem = capture.file.removesuffix(".xml")
     items = []
     for n, entry in enumerate(parsed.entries, start=1):
-        title = html_to_text(entry.title)
-        text = html_to_text(entry.html)
-        if not title and not text:
+        title = plain(str(entry.get("title") or ""))
+        body_text = plain(str(entry.get("summary") or entry.get("description") or ""))
+        if not title and not body_text:
             continue
         items.append(
             {
-                "id": item_id(capture, n),
-                "capture": f"eval/captures/{capture}",
-                "outlet": outlet,
-                "split": split,
+                "id": f"{stem}#{n:03d}",
+                "lang": capture.lang,
+                "origin": "real",
+                "capture": f"eval/captures/{capture.file}",
+                "outlet": capture.outlet,
                 "title": title,
-                "text": text,
-                "published": entry.published_at.date().isoformat() if entry.published_at else None,
-                "link": entry.link,
-                "feed_language": parsed.language,
+                "text": body_text,
+                "published": _published(entry),
             }
         )
     return items
 
 
-def written_split(item_id_: str) -> str:
-    """``blind`` for the half of written items whose id hashes low, else ``dev``."""
-    return "blind" if int(hashlib.sha256(item_id_.encode()).hexdigest()[:8], 16) % 100 < 50 else "dev"
+def split_of(title: str) -> str:
+    """``blind`` or ``dev`` from the folded title alone, so a repeated story never straddles."""
+    digest = hashlib.sha1(match_key(title).encode("utf-8")).hexdigest()
+    return "blind" if int(digest[:8], 16) % 100 < BLIND_PERCENT else "dev"
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def all_real_items() -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Real items per capture language after dropping repeats; also the repeat counts."""
+    by_lang: dict[str, list[dict[str, Any]]] = {}
+    dropped: dict[str, int] = {}
+    seen: dict[str, set[str]] = {}
+    for capture in read_sources():
+        for item in capture_items(capture):
+            key = match_key(item["title"]) + "\x00" + match_key(item["text"])
+            keys = seen.setdefault(capture.lang, set())
+            if key in keys:
+                dropped[capture.lang] = dropped.get(capture.lang, 0) + 1
+                continue
+            keys.add(key)
+            by_lang.setdefault(capture.lang, []).append(item)
+    return by_lang, dropped
+
+
+def read_labels(lang: str) -> dict[str, dict[str, Any]]:
+    """The hand labels of one capture language, by item id."""
+    path = LABELS / f"{lang}.tsv"
+    labels: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return labels
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        cells += [""] * (5 - len(cells))
+        item_id, conflict, countries, item_lang, note = (c.strip() for c in cells[:5])
+        if conflict not in ("0", "1"):
+            raise SystemExit(f"{path}:{lineno}: is_conflict must be 0 or 1, not {conflict!r}")
+        if item_id in labels:
+            raise SystemExit(f"{path}:{lineno}: {item_id} labelled twice")
+        labels[item_id] = {
+            "is_conflict": conflict == "1",
+            "countries": [c.strip() for c in countries.split(",") if c.strip()],
+            "lang": item_lang or None,
+            "note": note or None,
+        }
+    return labels
+
+
+def read_written(lang: str) -> list[dict[str, Any]]:
+    """Items written from real reporting for one language (already labelled)."""
+    path = WRITTEN / f"{lang}.jsonl"
+    if not path.exists():
+        return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def build() -> dict[str, list[dict[str, Any]]]:
-    """Labelled real items plus written items, grouped by output file name."""
-    labels = {row["id"]: row for row in _read_jsonl(SRC / "labels.jsonl")}
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    seen: set[str] = set()
-    for capture in CAPTURES:
-        for item in extract(capture):
-            label = labels.get(item["id"])
-            if label is None:
-                raise SystemExit(f"{item['id']} ({item['title'][:60]!r}) has no label in {SRC / 'labels.jsonl'}")
-            seen.add(item["id"])
-            row = {
-                "id": item["id"],
-                "lang": label["lang"],
-                "split": item["split"],
-                "origin": "real",
-                "capture": item["capture"],
-                "outlet": item["outlet"],
-                "title": item["title"],
-                "text": item["text"],
-                "published": item["published"],
-                "is_conflict": label["is_conflict"],
-                "countries": label["countries"],
-            }
-            if label.get("note"):
-                row["note"] = label["note"]
-            out[_file_for(row)].append(row)
-    stale = sorted(set(labels) - seen)
-    if stale:
-        raise SystemExit(f"labels for items no capture holds: {stale[:5]}")
-    for path in sorted(SRC.glob("written_*.jsonl")):
-        for item in _read_jsonl(path):
-            row = {"id": item["id"], "lang": item["lang"], "split": written_split(item["id"]), "origin": "written"}
-            row.update({k: v for k, v in item.items() if k not in row})
-            out[_file_for(row)].append(row)
+def ordered(item: dict[str, Any]) -> dict[str, Any]:
+    """Fields in a fixed order; absent optional fields left out."""
+    out = {k: item[k] for k in FIELD_ORDER if item.get(k) is not None}
+    if "countries" not in out:
+        out["countries"] = []
     return out
 
 
-def _file_for(row: dict[str, Any]) -> str:
-    if row["lang"] not in SET_LANGS:
-        return "other_lang.jsonl"
-    return f"{row['lang']}_{row['split']}.jsonl"
+def build() -> dict[str, list[dict[str, Any]]]:
+    """Every output file's rows, keyed by file name under ``eval/tagging/real/``."""
+    by_lang, _dropped = all_real_items()
+    files: dict[str, list[dict[str, Any]]] = {}
+    # Languages whose labels are kept here as TSV; ar/fa/tr (BBC page data) are built by extract_items_promos.py.
+    langs = sorted(set(by_lang) | {p.stem for p in WRITTEN.glob("*.jsonl") if (LABELS / f"{p.stem}.tsv").exists()})
+    for capture_lang in langs:
+        labels = read_labels(capture_lang)
+        items = by_lang.get(capture_lang, [])
+        unknown = set(labels) - {i["id"] for i in items}
+        if unknown:
+            raise SystemExit(f"labels/{capture_lang}.tsv: ids not in any capture: {sorted(unknown)[:5]}")
+        for item in items:
+            label = labels.get(item["id"])
+            if label is None:
+                raise SystemExit(f"labels/{capture_lang}.tsv: {item['id']} is not labelled")
+            item = dict(item, is_conflict=label["is_conflict"], countries=label["countries"], note=label["note"])
+            item["lang"] = label["lang"] or item["lang"]
+            item["split"] = split_of(item["title"])
+            _place(files, item)
+        for item in read_written(capture_lang):
+            item = dict(item, origin="written", split=split_of(item["title"]))
+            _place(files, item)
+    for rows in files.values():
+        rows.sort(key=lambda r: (r["origin"] != "real", r["id"]))
+    return files
 
 
-def _owned(row: dict[str, Any]) -> bool:
-    """Whether a line in a built file came from this build (lines of other sets are kept as they are)."""
-    if row.get("origin") == "written":
-        return row.get("lang") in OWN_WRITTEN_LANGS
-    return str(row.get("capture", "")).removeprefix("eval/captures/") in CAPTURES
+def _place(files: dict[str, list[dict[str, Any]]], item: dict[str, Any]) -> None:
+    validate(item)
+    name = f"{item['lang']}_{item['split']}.jsonl" if item["lang"] in TEN else "other_lang.jsonl"
+    files.setdefault(name, []).append(ordered(item))
 
 
-def write(files: dict[str, list[dict[str, Any]]]) -> None:
-    """Replace this build's lines in the output files, keeping lines other sets put there."""
-    REAL.mkdir(parents=True, exist_ok=True)
-    names = set(files) | {p.name for p in REAL.glob("*.jsonl")}
-    for name in sorted(names):
-        path = REAL / name
-        kept = [r for r in _read_jsonl(path) if not _owned(r)] if path.exists() else []
-        rows = kept + files.get(name, [])
-        if rows:
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        elif path.exists():
-            path.unlink()
+def validate(item: dict[str, Any]) -> None:
+    """Refuse an item that breaks the guideline's format (section 5)."""
+    where = item.get("id", "?")
+    for key in ("id", "lang", "split", "origin", "title", "is_conflict", "countries"):
+        if key not in item:
+            raise SystemExit(f"{where}: missing {key}")
+    if pycountry.languages.get(alpha_2=item["lang"]) is None:
+        raise SystemExit(f"{where}: {item['lang']!r} is not an ISO 639-1 code")
+    for code in item["countries"]:
+        if code != "XK" and pycountry.countries.get(alpha_2=code) is None:
+            raise SystemExit(f"{where}: {code!r} is not an ISO 3166-1 alpha-2 code")
+    if item["countries"] and not item["is_conflict"]:
+        raise SystemExit(f"{where}: a non-conflict item has countries")
+    if item["origin"] == "real" and not (item.get("capture") and item.get("outlet")):
+        raise SystemExit(f"{where}: a real item needs capture and outlet")
+    if item["origin"] == "written" and not item.get("based_on"):
+        raise SystemExit(f"{where}: a written item needs based_on")
+    if not (item["title"] or item.get("text")):
+        raise SystemExit(f"{where}: neither title nor text")
 
 
-def _valid_country(code: str) -> bool:
-    return code == "XK" or pycountry.countries.get(alpha_2=code) is not None
+def render(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def _valid_lang(code: str) -> bool:
-    return len(code) == 2 and pycountry.languages.get(alpha_2=code) is not None
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
-def problems(row: dict[str, Any], file_name: str) -> list[str]:
-    """What is wrong with one built line (empty when nothing is)."""
-    errs = [f"missing {k}" for k in REQUIRED if k not in row]
-    if errs:
-        return errs
-    if not _valid_lang(row["lang"]):
-        errs.append(f"lang {row['lang']!r} is not ISO 639-1")
-    if row["split"] not in ("dev", "blind"):
-        errs.append(f"split {row['split']!r}")
-    if file_name != "other_lang.jsonl" and file_name != f"{row['lang']}_{row['split']}.jsonl":
-        errs.append(f"belongs in {row['lang']}_{row['split']}.jsonl")
-    if not isinstance(row["is_conflict"], bool):
-        errs.append("is_conflict is not a boolean")
-    bad = [c for c in row["countries"] if not _valid_country(c)]
-    if bad:
-        errs.append(f"countries not ISO 3166-1 alpha-2: {bad}")
-    if row["countries"] and not row["is_conflict"]:
-        errs.append("a non-conflict item has countries")
-    if not (row["title"] or row["text"]):
-        errs.append("neither title nor text")
-    if row["origin"] == "real" and not (row.get("capture") and row.get("outlet")):
-        errs.append("real item without capture/outlet")
-    if row["origin"] == "real" and not (ROOT / row.get("capture", "")).is_file():
-        errs.append(f"capture {row.get('capture')} is not committed")
-    if row["origin"] == "written" and not row.get("based_on"):
-        errs.append("written item without based_on")
-    if row["origin"] not in ("real", "written"):
-        errs.append(f"origin {row['origin']!r}")
-    return errs
-
-
-def check(paths: Iterable[Path]) -> int:
-    """Validate the built files and print per-language counts; the number of bad lines."""
-    bad = 0
-    ids: Counter[str] = Counter()
-    stats: dict[str, Counter[str]] = defaultdict(Counter)
-    for path in sorted(paths):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                print(f"{path.name}:{n}: not JSON: {exc}")
-                bad += 1
-                continue
-            errs = problems(row, path.name)
-            for e in errs:
-                print(f"{path.name}:{n} {row.get('id')}: {e}")
-            bad += bool(errs)
-            ids[row.get("id", "")] += 1
-            key = "other" if path.name == "other_lang.jsonl" else row.get("lang", "?")
-            s = stats[key]
-            s["items"] += 1
-            s[f"{row.get('split')}"] += 1
-            s[f"{row.get('split')}_{row.get('origin')}"] += 1
-            s[f"{row.get('split')}_conflict"] += bool(row.get("is_conflict"))
-            s["conflict"] += bool(row.get("is_conflict"))
-    for dup, k in ids.items():
-        if k > 1:
-            print(f"duplicate id {dup} ({k}x)")
-            bad += 1
-    print("lang  items  dev(real/written)  blind(real/written)  blind%  conflict% (dev / blind)")
-    for lang, s in sorted(stats.items()):
-        dev, blind = s["dev"], s["blind"]
-        pct = lambda a, b: f"{100 * a / b:.0f}%" if b else "-"  # noqa: E731
-        print(
-            f"{lang:5} {s['items']:5}  {dev:3} ({s['dev_real']}/{s['dev_written']})"
-            f"{'':9}{blind:3} ({s['blind_real']}/{s['blind_written']}){'':9}{pct(blind, s['items']):>5}"
-            f"   {pct(s['conflict'], s['items'])} ({pct(s['dev_conflict'], dev)} / {pct(s['blind_conflict'], blind)})"
-        )
-    print("bad lines:", bad)
-    return bad
+def summary(files: dict[str, list[dict[str, Any]]]) -> str:
+    """Per-file counts: items, real/written, conflict share."""
+    lines = [f"{'file':24} {'items':>5} {'real':>5} {'written':>7} {'conflict':>8}"]
+    for name in sorted(files):
+        rows = files[name]
+        real = sum(r["origin"] == "real" for r in rows)
+        conflict = sum(r["is_conflict"] for r in rows)
+        lines.append(f"{name:24} {len(rows):5d} {real:5d} {len(rows) - real:7d} {conflict / len(rows):8.0%}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p_extract = sub.add_parser("extract", help="print the items of captures as JSON lines")
-    p_extract.add_argument("captures", nargs="+", type=Path)
-    sub.add_parser("build", help="write real/<lang>_{dev,blind}.jsonl and real/other_lang.jsonl")
-    p_check = sub.add_parser("check", help="validate the built files and print counts")
-    p_check.add_argument("files", nargs="*", type=Path)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--list", metavar="LANG", help="print the extracted items of one capture language")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed sets differ")
     args = ap.parse_args(argv)
-    if args.cmd == "extract":
-        for path in args.captures:
-            rel = path.resolve().relative_to(CAPTURES_DIR).as_posix()
-            for item in extract(rel):
-                print(json.dumps(item, ensure_ascii=False))
+
+    if args.list:
+        by_lang, dropped = all_real_items()
+        for item in by_lang.get(args.list, []):
+            print(f"{item['id']}\t{item['title']}\t{item['text']}")
+        count, repeats = len(by_lang.get(args.list, [])), dropped.get(args.list, 0)
+        print(f"# {count} items, {repeats} repeats dropped", file=sys.stderr)
         return 0
-    if args.cmd == "build":
-        files = build()
-        write(files)
-        return 1 if check(REAL.glob("*.jsonl")) else 0
-    return 1 if check(args.files or REAL.glob("*.jsonl")) else 0
+
+    files = build()
+    if args.check:
+        stale = [n for n, rows in files.items() if not (REAL / n).exists() or _read(REAL / n) != render(rows)]
+        if stale:
+            print("out of date: " + ", ".join(sorted(stale)), file=sys.stderr)
+            return 1
+        print(summary(files))
+        return 0
+    for name, rows in files.items():
+        (REAL / name).write_text(render(rows), encoding="utf-8")
+    print(summary(files))
+    return 0
 
 
 if __name__ == "__main__":
