@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "eval" / "tagging" / "extract_items.py"
 REAL = ROOT / "eval" / "tagging" / "real"
 # the languages whose sets extract_items.py builds here, with the minimum sizes
-MINIMUM = {"en": 150, "fr": 150, "es": 150, "de": 100}
+MINIMUM = {"en": 150, "fr": 150, "es": 150, "de": 100, "ru": 150, "uk": 100, "zh": 150}
 
 
 def _module() -> ModuleType:
