@@ -6,8 +6,9 @@ The set has two halves kept apart on purpose:
   feed captures they came from are under ``eval/captures/dedup/``, listed with their origin in
   ``eval/captures/SOURCES-dedup.md``) sits next to this file (or ``--data`` / ``FEEDMON_DEDUP_REAL``);
 * the labels (``labels.jsonl``: ``story``, ``split``, ``kinds``, ``note``) and the pair files
-  (``hard_negatives_<split>.jsonl``, ``cross_day_<split>.jsonl``) are this project's own reading and
-  live next to this file.
+  (``hard_negatives_<split>.jsonl``, ``cross_day_<split>.jsonl``, and ``cross_split.jsonl`` for the
+  look-alike and follow-up pairs whose two items sit on different sides of the split) are this
+  project's own reading and live next to this file.
 
 :func:`load` joins the two into one dict per item with the fields the README lists, and
 :func:`check` returns every problem it finds, so a scorer can refuse a broken set instead of
@@ -32,6 +33,8 @@ KINDS = {"syndicated", "template", "same_place_day", "blurb", "followup", "ag_re
 HARD_KINDS = {"template", "same_place_day", "blurb"}
 RELATIONS = {"same_story", "followup", "different"}
 SERVED_FIELDS = ("id", "outlet", "published", "title", "text", "link", "guid", "day")
+REPO = HERE.parents[2]
+CROSS_SPLIT = HERE / "cross_split.jsonl"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -65,7 +68,17 @@ def load(data: Path | None = None) -> tuple[list[dict], dict[str, list[dict]], d
     return items, hard, cross
 
 
-def check(items: list[dict], hard: dict[str, list[dict]], cross: dict[str, list[dict]]) -> list[str]:
+def load_cross_split() -> list[dict]:
+    """Pairs across the dev/blind boundary (a dev item and a blind item): report them, never tune on them."""
+    return read_jsonl(CROSS_SPLIT) if CROSS_SPLIT.exists() else []
+
+
+def check(
+    items: list[dict],
+    hard: dict[str, list[dict]],
+    cross: dict[str, list[dict]],
+    cross_split: list[dict] | None = None,
+) -> list[str]:
     """Every inconsistency in the set, as readable sentences (empty list: the set is sound)."""
     problems: list[str] = []
     by_id: dict[str, dict] = {}
@@ -78,6 +91,8 @@ def check(items: list[dict], hard: dict[str, list[dict]], cross: dict[str, list[
             problems.append(f"{it['id']}: no served text for {missing} (is items.jsonl from the same version?)")
         if not (it.get("capture") or it.get("ag_row") is not None):
             problems.append(f"{it['id']}: neither capture nor ag_row")
+        elif it.get("capture") and not (REPO / it["capture"]).is_file():
+            problems.append(f"{it['id']}: capture {it['capture']} is not in the repository")
         if it.get("split") not in SPLITS:
             problems.append(f"{it['id']}: split {it.get('split')!r}")
         if not it.get("story"):
@@ -115,6 +130,19 @@ def check(items: list[dict], hard: dict[str, list[dict]], cross: dict[str, list[
                 problems.append(f"cross_day_{split}: {p['a']}/{p['b']} relation {rel} disagrees with the story labels")
             if a["split"] != split or b["split"] != split:
                 problems.append(f"cross_day_{split}: {p['a']}/{p['b']} not both in {split}")
+    for p in cross_split or []:
+        a, b = by_id.get(p.get("a")), by_id.get(p.get("b"))
+        if a is None or b is None:
+            problems.append(f"cross_split: unknown item in {p}")
+            continue
+        if a["split"] == b["split"]:
+            problems.append(f"cross_split: {p['a']}/{p['b']} are both in {a['split']} (belongs in a per-split file)")
+        if a["story"] == b["story"]:
+            problems.append(f"cross_split: {p['a']} and {p['b']} share story {a['story']}")
+        if p.get("relation") not in RELATIONS - {"same_story"}:
+            problems.append(f"cross_split: relation {p.get('relation')!r} in {p['a']}/{p['b']}")
+        if p.get("kind") is not None and p["kind"] not in HARD_KINDS:
+            problems.append(f"cross_split: kind {p.get('kind')!r} in {p['a']}/{p['b']}")
     return problems
 
 
@@ -144,8 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="folder with items.jsonl (default: eval/dedup/real)")
     args = ap.parse_args(argv)
     items, hard, cross = load(data_dir(args.data))
-    problems = check(items, hard, cross)
-    print(json.dumps(counts(items, hard, cross), indent=2))
+    cross_split = load_cross_split()
+    problems = check(items, hard, cross, cross_split)
+    figures: dict = counts(items, hard, cross)
+    figures["cross_split"] = {
+        "relation": dict(Counter(p["relation"] for p in cross_split)),
+        "kind": dict(Counter(p.get("kind") or "none" for p in cross_split)),
+    }
+    print(json.dumps(figures, indent=2))
     for p in problems[:50]:
         print("PROBLEM:", p, file=sys.stderr)
     if problems:
