@@ -105,15 +105,21 @@ class SameStory:
     min_shared_words: int = 4
     min_root_containment: float = 0.25
     boilerplate_titles: int = 4
+    same_title_hours: float = 12.0
+    same_title_words: int = 4
+    update_hours: float = 12.0
 
-    def events_differ(self, conflicts: tuple[int, int, int]) -> bool:
+    def events_differ(self, conflicts: tuple[int, int, int], hours_apart: float = math.inf) -> bool:
         """Two texts that passed :meth:`check` report different events (see ``docs/dedup.md``).
 
         ``conflicts`` is (names, counts, figures) from :func:`feedmon.textsig.event_conflicts`:
-        the same wording around a different place, party, toll, magnitude, time or date.
+        the same wording around a different place, party, date, magnitude, time or toll. A
+        different place, party, day, magnitude or clock time is another event; a different
+        plain count (a toll, a number of people) within ``update_hours`` is the same event's
+        toll updated ("killed 5" becomes "killed 7" in a later version), later it is another.
         """
         names, counts, figures = conflicts
-        return names > 0 or counts > 0 or figures > 0
+        return names > 0 or figures > 0 or (counts > 0 and hours_apart > self.update_hours)
 
     def check(
         self,
@@ -193,6 +199,7 @@ class StoryIndex:
         text_of: Callable[[int], str | tuple[str, str]] | None = None,
         params: SignatureParams | None = None,
         rule: SameStory | None = None,
+        times: Sequence[float] | None = None,
         max_stories_checked: int = 6,
         accept_bands: int = 9,
         chunk: int = 8192,
@@ -202,6 +209,9 @@ class StoryIndex:
         self.sigs = compute_signatures(texts, self.params)
         n = len(self.sigs)
         self._bands = BandIndex(self.sigs.band_parts, self.sigs.sizes > 0)
+        title_keys = [p[:, self.params.bands] for p in self.sigs.band_parts]
+        self._title_key = array("Q", np.concatenate(title_keys).tobytes() if title_keys else b"")
+        self._times = array("d", times) if times is not None else None
         self.sigs.band_parts = []  # only the index needs them: free them
         # per-row values in plain arrays: read for most candidates, and indexing numpy arrays
         # one element at a time costs more than the checks themselves
@@ -247,6 +257,21 @@ class StoryIndex:
             self._boiler = (self.sigs.boiler_count > 0).astype(np.uint8).tobytes()
         return bool(self._boiler[i] and self._boiler[m])
 
+    def _same_headline(self, i: int, m: int) -> bool:
+        """One headline (4+ content words), the same hours: one story whatever the standfirsts.
+
+        Outlets carrying a wire story often keep its headline and write their own first lines
+        (or none: a listing gives the title only); a series that reuses one headline for
+        different items does so on different days. Needs the items' times.
+        """
+        times = self._times
+        return (
+            times is not None
+            and self._title_key[i] == self._title_key[m]
+            and self._hours_apart(i, m) <= self.rule.same_title_hours
+            and self._titles[i].bit_count() >= self.rule.same_title_words
+        )
+
     def _event_set(self, i: int) -> frozenset[int]:
         got = self._events.get(i)
         if got is None:
@@ -274,9 +299,13 @@ class StoryIndex:
             self._mine = (i, self.sigs.event_set(i))
         events = self._mine[1]
         differ = self.rule.events_differ
-        if check_m and differ(event_conflicts(events, self._event_set(m))):
+        if check_m and differ(event_conflicts(events, self._event_set(m)), self._hours_apart(i, m)):
             return False
-        return not (check_r and differ(event_conflicts(events, self._event_set(self._root[s]))))
+        root = self._root[s]
+        return not (check_r and differ(event_conflicts(events, self._event_set(root)), self._hours_apart(i, root)))
+
+    def _hours_apart(self, i: int, m: int) -> float:
+        return math.inf if self._times is None else abs(self._times[i] - self._times[m]) / 3600
 
     def _words(self, i: int) -> frozenset[int]:
         assert self._text_of is not None
@@ -353,6 +382,8 @@ class StoryIndex:
             score = self.rule.check(self._shingles(i), self._shingles(m), words)
             if score and titles[m] != title and self._strip(i, m):
                 score = self.rule.check(self._shingles(i, True), self._shingles(m, True), words)
+            if not score and self._same_headline(i, m):
+                score = self.rule.min_containment
             if score and root[s] != m and not self._agrees_with_root(i, s, cands, counts):
                 score = 0.0
             if score and not self._same_event(i, m, s):
@@ -384,9 +415,10 @@ def _same_story_as_first(arts: Sequence[Article], rule: SameStory) -> list[bool]
     """Does each of ``arts[1:]`` carry the story of ``arts[0]``? (the few guid checks of a run)"""
     sigs = compute_signatures([(a.title, a.text) for a in arts])
     first, events = sigs.shingle_set(0), sigs.event_set(0)
-    differ = rule.events_differ
+    times = [_epoch(a.published_at or a.first_seen_at) for a in arts]
     return [
-        bool(rule.check(first, sigs.shingle_set(j))) and not differ(event_conflicts(sigs.event_set(j), events))
+        bool(rule.check(first, sigs.shingle_set(j)))
+        and not rule.events_differ(event_conflicts(sigs.event_set(j), events), abs(times[j] - times[0]) / 3600)
         for j in range(1, len(arts))
     ]
 
@@ -488,7 +520,11 @@ def deduplicate(
     # ---- near duplicates: stories
     pool = [*past, *today, *new]
     index = StoryIndex(
-        ((a.title, a.text) for a in pool), text_of=lambda i: (pool[i].title, pool[i].text), params=params, rule=rule
+        ((a.title, a.text) for a in pool),
+        text_of=lambda i: (pool[i].title, pool[i].text),
+        params=params,
+        rule=rule,
+        times=[_epoch(a.published_at or a.first_seen_at) for a in pool],
     )
     story_ids: list[str] = []
     story_num: dict[str, int] = {}

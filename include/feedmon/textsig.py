@@ -400,7 +400,8 @@ def _events(
     n_tw = plain[t_end] - plain[np.minimum(prev_b + 2, t_end)]
     up_tw = in_title & content & ~num & ~first
     title_case = 2 * np.bincount(row[up_tw], minlength=n) > n_tw
-    is_name = ~initial & content & ~num & ~(in_title & title_case[row])
+    # a lone capital is an initial or half of "U.S.": it stands for nothing on its own
+    is_name = ~initial & content & ~num & ~(in_title & title_case[row]) & (lengths[cand] > 1)
     is_name |= np.isin(hc, _DATE_WORDS)  # "on May 2" / "on June 10": wherever they stand
 
     # numbers: runs of digit words joined by one separator byte ("3.3", "4:09", "1,000")
@@ -451,14 +452,16 @@ def _events(
     tok_first, tok_last, trow = tok_first[keep_tok], tok_last[keep_tok], trow[keep_tok]
 
     # one entry per side whose neighbour is a word of the same title or body (not a sentinel); a
-    # stopword or a short word ("in", "the", "s") is too common alone: the next word joins it
+    # stopword, a short word ("in", "the", "s") or a capitalised one (a name next to a name) is
+    # too common or too loose alone: the word beyond it joins the context
     prev_i, next_i = tok_first - 1, tok_last + 1
     ok_l = (prev_i != prev_b[trow]) & (prev_i != t_end[trow])
     ok_r = (next_i != t_end[trow]) & (next_i != b_end[trow])
     hp = np.concatenate([h[b_end[:1]], h])  # hp[i + 1] == h[i]; a body end before the chunk
     near_l, near_r = np.maximum(prev_i, 0), np.minimum(next_i, nw - 1)
-    ctx_l = _context(hp[near_l + 1], hp[near_l], lengths[near_l] <= 2, _LEFT)
-    ctx_r = _context(hp[near_r + 1], hp[np.minimum(next_i + 1, nw - 1) + 1], lengths[near_r] <= 2, _RIGHT)
+    weak = (lengths <= 2) | ((first_raw >= 65) & (first_raw <= 90))
+    ctx_l = _context(hp[near_l + 1], hp[near_l], weak[near_l], _LEFT)
+    ctx_r = _context(hp[near_r + 1], hp[np.minimum(next_i + 1, nw - 1) + 1], weak[near_r], _RIGHT)
     body = ((tok >> _U64(50)) << _U64(_TOK_SHIFT)) | (cls.astype(_U64) << _U64(_CLS_SHIFT)) | letters
     ctx_mask = _U64(((1 << 22) - 1) << _CTX_SHIFT)
     entries = np.concatenate([((ctx_l & ctx_mask) | body)[ok_l], ((ctx_r & ctx_mask) | body)[ok_r]])
@@ -494,11 +497,11 @@ def _title_words(h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray) -> tuple[
     return masks, units
 
 
-def _context(near: np.ndarray, far: np.ndarray, short: np.ndarray, side: np.uint64) -> np.ndarray:
+def _context(near: np.ndarray, far: np.ndarray, weak: np.ndarray, side: np.uint64) -> np.ndarray:
     """Context key of one side of a token: the neighbour word, and the next one when the neighbour
-    is a stopword or one or two letters ("in", "the", the "s" of "Zealand's")."""
+    is a stopword or ``weak`` (one or two letters like the "s" of "Zealand's", or capitalised)."""
     with np.errstate(over="ignore"):
-        beyond = np.where(((near & _U64(1)) == 0) | short, _splitmix64(far), _U64(0))
+        beyond = np.where(((near & _U64(1)) == 0) | weak, _splitmix64(far), _U64(0))
         return _splitmix64(near ^ side ^ beyond)
 
 
