@@ -166,18 +166,25 @@ def _epoch(value: datetime | None) -> float:
     return value.timestamp()
 
 
-def _order_key(art: Article) -> tuple[float, float, str]:
+def _order_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[float, float, str]:
     """Processing order: first seen, then published, then id (total and input-order independent)."""
-    return (_epoch(art.first_seen_at), _epoch(art.published_at), art.article_id)
+    seen, published = stamps[id(art)]
+    return (seen, published, art.article_id)
 
 
-def _canonical_key(art: Article) -> tuple[int, float, float, str]:
+def _canonical_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[int, float, float, str]:
     """Canonical copy: a copy crediting a named agency, then one credited only as "agency copy",
     then the rest; among those the earliest published (the feed's own date; first seen when it
     has none: fetch order inside one run is noise), then first seen, then the lowest id."""
     rank = 2 if not art.agency else 1 if art.agency == AGENCY_FEED else 0
-    published = _epoch(art.published_at) if art.published_at is not None else _epoch(art.first_seen_at)
-    return (rank, published, _epoch(art.first_seen_at), art.article_id)
+    seen, published = stamps[id(art)]
+    return (rank, published if art.published_at is not None else seen, seen, art.article_id)
+
+
+def _stamps(*groups: Sequence[Article]) -> dict[int, tuple[float, float]]:
+    """(first seen, published) of every article in epoch seconds, once per run: the orderings
+    above and the story rule's clock would otherwise convert each date several times."""
+    return {id(a): (_epoch(a.first_seen_at), _epoch(a.published_at)) for group in groups for a in group}
 
 
 class StoryIndex:
@@ -209,8 +216,10 @@ class StoryIndex:
         self.sigs = compute_signatures(texts, self.params)
         n = len(self.sigs)
         self._bands = BandIndex(self.sigs.band_parts, self.sigs.sizes > 0)
-        title_keys = [p[:, self.params.bands] for p in self.sigs.band_parts]
-        self._title_key = array("Q", np.concatenate(title_keys).tobytes() if title_keys else b"")
+        exact = [p[:, self.params.bands :] for p in self.sigs.band_parts]
+        exact_keys = np.concatenate(exact) if exact else np.zeros((0, 2), dtype=np.uint64)
+        self._title_key = array("Q", np.ascontiguousarray(exact_keys[:, 0]).tobytes())
+        self._lede_key = array("Q", np.ascontiguousarray(exact_keys[:, 1]).tobytes())
         self._times = array("d", times) if times is not None else None
         self.sigs.band_parts = []  # only the index needs them: free them
         # per-row values in plain arrays: read for most candidates, and indexing numpy arrays
@@ -227,6 +236,7 @@ class StoryIndex:
         self._sets: dict[int, frozenset[int]] = {}
         self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
+        self._chunk_entries: dict[int, tuple[list[int], list[int]]] = {}
         self._root: dict[int, int] = {}  # story -> its first row
         self.n_stories = 0
 
@@ -277,32 +287,57 @@ class StoryIndex:
         if got is None:
             if len(self._events) > 4096:
                 self._events.clear()
-            got = self._events[i] = self.sigs.event_set(i)
+            got = self._events[i] = self._entries(i)
         return got
+
+    def _entries(self, i: int) -> frozenset[int]:
+        """Event entries of row ``i``, read from its chunk as Python ints (a few chunks kept)."""
+        c, j = divmod(i, self.sigs.chunk)
+        got = self._chunk_entries.get(c)
+        if got is None:
+            if len(self._chunk_entries) >= 8:
+                del self._chunk_entries[next(iter(self._chunk_entries))]
+            got = self._chunk_entries[c] = (self.sigs.events[c].tolist(), self.sigs.event_offsets[c].tolist())
+        entries, off = got
+        return frozenset(entries[off[j] : off[j + 1]])
 
     def _same_event(self, i: int, m: int, s: int) -> bool:
         """Row ``i`` reports the event of member ``m`` and of the story's first row (if another).
 
         The first row is checked too: a member that lacks the place (a truncated copy) must not
         let another place's report in. Texts with the same entries (equal digests) or none at
-        all cannot disagree, which settles most copies without building a set.
+        all cannot disagree, and a copy that opens like the other (:meth:`_same_opening`) is not
+        another event: that settles most copies without building a set.
         """
         digest = self._digest
         mine = digest[i]
         if not mine:
             return True
-        dm, dr = digest[m], digest[self._root[s]]
-        check_m, check_r = dm and dm != mine, dr and dr != mine and dr != dm
+        root = self._root[s]
+        dm, dr = digest[m], digest[root]
+        check_m = dm and dm != mine and not self._same_opening(i, m)
+        check_r = dr and dr != mine and dr != dm and not self._same_opening(i, root)
         if not check_m and not check_r:
             return True
         if self._mine[0] != i:
-            self._mine = (i, self.sigs.event_set(i))
+            self._mine = (i, self._entries(i))
         events = self._mine[1]
-        differ = self.rule.events_differ
-        if check_m and differ(event_conflicts(events, self._event_set(m)), self._hours_apart(i, m)):
-            return False
-        root = self._root[s]
-        return not (check_r and differ(event_conflicts(events, self._event_set(root)), self._hours_apart(i, root)))
+        for x in (m, root) if check_m and check_r else (m,) if check_m else (root,):
+            conflicts = event_conflicts(events, self._event_set(x))
+            if conflicts[0] + conflicts[1] + conflicts[2] and self.rule.events_differ(
+                conflicts, self._hours_apart(i, x)
+            ):
+                return False
+        return True
+
+    def _same_opening(self, i: int, m: int) -> bool:
+        """The same specific headline (4+ content words) over the same first eight words: what
+        the event is has been said, later differences are added detail or an updated version."""
+        return (
+            self._title_key[i] == self._title_key[m]
+            and self._lede_key[i] == self._lede_key[m]
+            and self._titles[i].bit_count() >= self.rule.same_title_words
+        )
 
     def _hours_apart(self, i: int, m: int) -> float:
         return math.inf if self._times is None else abs(self._times[i] - self._times[m]) / 3600
@@ -325,7 +360,8 @@ class StoryIndex:
         """Put row ``i`` into an already known story (e.g. from history)."""
         self.story[i] = story
         self._root.setdefault(story, i)
-        self.n_stories = max(self.n_stories, story + 1)
+        if story >= self.n_stories:
+            self.n_stories = story + 1
 
     def new_story(self) -> int:
         self.n_stories += 1
@@ -357,8 +393,10 @@ class StoryIndex:
             return -1
         story = self.story
         root = self._root
-        titles, digest = self._titles, self._digest
+        titles, digest, title_key, lede_key = self._titles, self._digest, self._title_key, self._lede_key
         title, mine = titles[i], digest[i]
+        my_title, my_lede = title_key[i], lede_key[i]
+        specific = title.bit_count() >= self.rule.same_title_words
         tried: dict[int, int] = {}  # story -> members tried
         best_score, best_story = 0.0, -1
         for m, c in zip(cands, counts, strict=True):  # most shared bands first
@@ -371,7 +409,16 @@ class StoryIndex:
                 and best_story < 0
                 and (root[s] == m or self._agrees_with_root(i, s, cands, counts))
                 and (titles[m] == title or not self._strip(i, m))
-                and (not mine or (digest[m] == mine and root[s] == m) or self._same_event(i, m, s))
+                and (
+                    not mine
+                    or (
+                        root[s] == m
+                        and (
+                            digest[m] in (0, mine) or (specific and title_key[m] == my_title and lede_key[m] == my_lede)
+                        )
+                    )
+                    or self._same_event(i, m, s)
+                )
             ):
                 return s
             n = tried.get(s, 0)
@@ -490,14 +537,15 @@ def deduplicate(
     canonical row per story in each daily snapshot.
     """
     rule = rule or SameStory()
-    cands = sorted(candidates, key=_order_key)
-    today = sorted(existing_today, key=_order_key)
+    stamps = _stamps(candidates, existing_today, history)
+    cands = sorted(candidates, key=lambda a: _order_key(a, stamps))
+    today = sorted(existing_today, key=lambda a: _order_key(a, stamps))
     if cands:
-        horizon = _epoch(cands[0].first_seen_at) - timedelta(days=lookback_days).total_seconds()
-        past = [a for a in history if _epoch(a.first_seen_at) >= horizon]
+        horizon = stamps[id(cands[0])][0] - timedelta(days=lookback_days).total_seconds()
+        past = [a for a in history if stamps[id(a)][0] >= horizon]
     else:
         past = list(history)
-    past.sort(key=_order_key)
+    past.sort(key=lambda a: _order_key(a, stamps))
 
     # ---- exact duplicates
     broken = _broken_guid_feeds([*today, *cands], rule)
@@ -524,7 +572,7 @@ def deduplicate(
         text_of=lambda i: (pool[i].title, pool[i].text),
         params=params,
         rule=rule,
-        times=[_epoch(a.published_at or a.first_seen_at) for a in pool],
+        times=[p if p != math.inf else f for f, p in (stamps[id(a)] for a in pool)],
     )
     story_ids: list[str] = []
     story_num: dict[str, int] = {}
@@ -536,8 +584,9 @@ def deduplicate(
                 s = story_num[art.story_id] = index.new_story()
                 story_ids.append(art.story_id)
             index.assign(i, s)
+    assigned = index.story
     for i, art in enumerate(pool):
-        if index.story[i] >= 0:
+        if assigned[i] >= 0:
             continue
         s = index.add(i)
         if s == len(story_ids):  # a new story: named after its first member
@@ -557,7 +606,7 @@ def deduplicate(
             art = arts[0]
             art.is_canonical, art.duplicate_of, art.source_count = True, None, 1
             continue
-        canonical = min(arts, key=_canonical_key)
+        canonical = min(arts, key=lambda a: _canonical_key(a, stamps))
         n_sources = len({a.source for a in arts})
         for art in arts:
             art.is_canonical = art is canonical

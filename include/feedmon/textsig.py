@@ -57,7 +57,7 @@ class Signatures:
 
     Kept in the chunks they were computed in (``chunk`` rows each), so that nothing is copied
     into one big array at the end: for chunk ``c``, ``shingles[c][offsets[c][j]:offsets[c][j + 1]]``
-    are the sorted unique 32-bit shingle hashes of row ``c * chunk + j`` and ``band_parts[c][j]``
+    are the 32-bit shingle hashes of row ``c * chunk + j`` (in text order, repeats kept) and ``band_parts[c][j]``
     its LSH keys (one per band). ``sizes[i] == 0`` marks a text with no words. ``events`` (same
     layout, ``event_offsets``) hold what tells one event from another (see :func:`event_conflicts`;
     ``event_digests`` is 0 for a text without entries and equal for texts with the same ones),
@@ -376,9 +376,9 @@ def _events(
     """
     n, nw = len(b_end), len(h)
     prev_b = np.concatenate([[-1], b_end[:-1]])
-    masks, units = _title_words(h, prev_b, t_end)
     first_raw, first_low = raw[starts], low[starts]
     is_num = (first_low >= 48) & (first_low <= 57)
+    masks, units, n_tw = _title_words(h, prev_b, t_end, is_num)
     cand = np.flatnonzero(is_num | ((first_raw >= 65) & (first_raw <= 90)))
     if not len(cand):
         return np.zeros(0, dtype=_U64), np.zeros(n, dtype=np.int64), masks, units
@@ -395,9 +395,6 @@ def _events(
     initial = first | _SENTENCE_START[before] | (st == 0)
 
     # Title Case: more than half of the title's content words after the first are capitalised
-    plain = np.zeros(nw + 1, dtype=np.int64)
-    np.cumsum((h & _U64(1)).astype(bool) & ~is_num, out=plain[1:])
-    n_tw = plain[t_end] - plain[np.minimum(prev_b + 2, t_end)]
     up_tw = in_title & content & ~num & ~first
     title_case = 2 * np.bincount(row[up_tw], minlength=n) > n_tw
     # a lone capital is an initial or half of "U.S.": it stands for nothing on its own
@@ -459,9 +456,9 @@ def _events(
     ok_r = (next_i != t_end[trow]) & (next_i != b_end[trow])
     hp = np.concatenate([h[b_end[:1]], h])  # hp[i + 1] == h[i]; a body end before the chunk
     near_l, near_r = np.maximum(prev_i, 0), np.minimum(next_i, nw - 1)
-    weak = (lengths <= 2) | ((first_raw >= 65) & (first_raw <= 90))
-    ctx_l = _context(hp[near_l + 1], hp[near_l], weak[near_l], _LEFT)
-    ctx_r = _context(hp[near_r + 1], hp[np.minimum(next_i + 1, nw - 1) + 1], weak[near_r], _RIGHT)
+    ctx_l = _context(hp[near_l + 1], hp[near_l], _weak(near_l, lengths, first_raw), _LEFT)
+    far_r = hp[np.minimum(next_i + 1, nw - 1) + 1]
+    ctx_r = _context(hp[near_r + 1], far_r, _weak(near_r, lengths, first_raw), _RIGHT)
     body = ((tok >> _U64(50)) << _U64(_TOK_SHIFT)) | (cls.astype(_U64) << _U64(_CLS_SHIFT)) | letters
     ctx_mask = _U64(((1 << 22) - 1) << _CTX_SHIFT)
     entries = np.concatenate([((ctx_l & ctx_mask) | body)[ok_l], ((ctx_r & ctx_mask) | body)[ok_r]])
@@ -473,20 +470,32 @@ def _events(
     return entries[keep], np.bincount(erow[keep], minlength=n).astype(np.int64), masks, units
 
 
-def _title_words(h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per title: a 64-bit mask of its content words (for :func:`titles_agree`) and the bit its
-    smallest content-word hash picks in the boilerplate table (bit 0 when it has none)."""
+def _weak(at: np.ndarray, lengths: np.ndarray, first_raw: np.ndarray) -> np.ndarray:
+    """Words too loose to be a context alone: one or two letters, or capitalised."""
+    first = first_raw[at]
+    return (lengths[at] <= 2) | ((first >= 65) & (first <= 90))
+
+
+def _title_words(
+    h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray, is_num: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per title: a 64-bit mask of its content words (for :func:`titles_agree`), the bit its
+    smallest content-word hash picks in the boilerplate table (bit 0 when it has none), and
+    how many of its words after the first are content words and not numbers (for Title Case)."""
     n = len(t_end)
     t_len = t_end - prev_b - 1
     total = int(t_len.sum())
     masks = np.zeros(n, dtype=_U64)
     units = np.zeros(n, dtype=np.uint8)
     if not total:
-        return masks, units
+        return masks, units, np.zeros(n, dtype=np.int64)
     seg = np.cumsum(t_len) - t_len
     idx = np.repeat(prev_b + 1, t_len) + (np.arange(total) - np.repeat(seg, t_len))
     th = h[idx]
     content = (th & _U64(1)).astype(bool)
+    plain = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(content & ~is_num[idx], out=plain[1:])
+    n_plain = plain[seg + t_len] - plain[np.minimum(seg + 1, seg + t_len)]  # the first word left out
     has = t_len > 0
     bits = np.where(content, np.left_shift(_U64(1), th >> _U64(58)), _U64(0))
     masks[has] = np.bitwise_or.reduceat(bits, seg[has])
@@ -494,7 +503,7 @@ def _title_words(h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray) -> tuple[
     mins = np.full(n, _MASK64, dtype=_U64)
     mins[has] = np.minimum.reduceat(low, seg[has])
     units[:] = np.where(mins == _U64(_MASK64), _U64(0), mins >> _U64(59))
-    return masks, units
+    return masks, units, n_plain
 
 
 def _context(near: np.ndarray, far: np.ndarray, weak: np.ndarray, side: np.uint64) -> np.ndarray:
@@ -772,25 +781,6 @@ _DATE_WORDS = _hash_word_bytes(
 )
 
 
-def _unique_per_row(values: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort 32-bit values within each row and drop repeats (sets, not bags, are compared).
-
-    One sort of ``row << 32 | value`` instead of a two-key lexsort: several times faster.
-    """
-    n = len(off) - 1
-    if len(values) == 0:
-        return values.astype(np.uint32), off
-    row = np.repeat(np.arange(n, dtype=_U64), np.diff(off))
-    key = np.sort((row << _U64(32)) | values.astype(_U64))
-    keep = np.ones(len(key), dtype=bool)
-    keep[1:] = key[1:] != key[:-1]
-    key = key[keep]
-    counts = np.bincount((key >> _U64(32)).astype(np.int64), minlength=n)
-    new_off = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_off[1:])
-    return (key & _U64(0xFFFFFFFF)).astype(np.uint32), new_off
-
-
 def compute_signatures(texts: Iterable[str | tuple[str, str]], params: SignatureParams | None = None) -> Signatures:
     """Shingle sets and LSH band keys for every text of the batch.
 
@@ -805,8 +795,9 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
     for part in _word_chunks(texts):
         sh, off = _shingles(part.words, part.counts, params.shingle)
         key_parts.append(np.concatenate([_minhash_bands(sh, off, params), part.exact], axis=1))
-        sh32, off = _unique_per_row(sh >> _U64(32), off)  # the minimum above ignores repeats
-        sh_parts.append(sh32)
+        # 32 bits a shingle, repeats left in: the sets built from them (and MinHash) ignore them,
+        # and sorting a batch's shingles to drop the few repeats cost more than all the rest
+        sh_parts.append((sh >> _U64(32)).astype(np.uint32))
         off_parts.append(off.astype(np.int32))
         sizes.append(np.diff(off).astype(np.int32))
         ev_off = np.zeros(len(part.event_counts) + 1, dtype=np.int32)
