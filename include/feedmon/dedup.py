@@ -9,6 +9,10 @@ Two layers, both deterministic (same inputs give the same outputs whatever their
   rows but share a ``story_id``. Candidates come from MinHash LSH over word 3-grams
   (:mod:`feedmon.textsig`), and are then verified on the exact shingle sets, so the cost grows
   linearly with the number of articles and no pair is trusted on a hash collision.
+* **One story is one event, not one template.** A verified pair is still two stories when what
+  tells events apart differs in the same wording (another place, party, date, magnitude, time;
+  another toll unless within hours), and text that many items carry under different headlines
+  (a series blurb, a standard paragraph) does not count as shared when the headlines disagree.
 
 Guids are not trusted blindly. Article ids come from the canonical URL when there is one (see
 :func:`make_article_id`); a guid match only counts as a duplicate when the two items also carry the
@@ -89,13 +93,18 @@ def content_hash(title: str, text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SameStory:
-    """Verification rule for a candidate pair (tuned on ``eval/dedup``, see ``docs/dedup.md``).
+    """Verification rule for a candidate pair (tuned on ``eval/dedup`` dev, see ``docs/dedup.md``).
 
     Two texts carry the same story when most of the shorter one's word 3-grams occur in the
     longer one (containment copes with truncation and added footers), with a floor of shared
     3-grams so two short generic texts do not match; or, for copies hit by typos and rewording
     (each typo breaks three 3-grams), when a fair share of 3-grams *and* most content words agree.
     Different stories on one topic share words (Najaf, Sadr, cleric) but rarely phrases.
+
+    The other fields are used by :class:`StoryIndex`: a shingle seen under about
+    ``boilerplate_titles`` different headlines is a blurb when the headlines of a pair disagree;
+    one specific headline (``same_title_words`` content words) within ``same_title_hours`` is one
+    story whatever the first lines; :meth:`events_differ` vetoes pairs reporting another event.
     """
 
     min_containment: float = 0.5
@@ -194,9 +203,11 @@ class StoryIndex:
     verified story among those of its candidate rows (:class:`~feedmon.textsig.BandIndex`), or
     starts a new one. Candidates are computed in vectorised chunks; the per-row Python work is a
     handful of set intersections, so the cost per row does not grow with the batch. A candidate
-    sharing at least ``accept_bands`` bands is accepted without verification: with two rows per
-    band that means an estimated Jaccard near 0.7, and a pair below 0.3 gets there with
-    probability under 1e-5.
+    sharing at least ``accept_bands`` bands is accepted without verification of its text (with
+    two rows per band that means an estimated Jaccard near 0.7, and a pair below 0.3 gets there
+    with probability under 1e-5), but not without the event check: templates are near-identical.
+    ``times`` (epoch seconds per row) enable the rules that count hours (same headline, updated
+    toll); without them those rules are off and every other toll is another event.
     """
 
     def __init__(
@@ -236,7 +247,6 @@ class StoryIndex:
         self._sets: dict[int, frozenset[int]] = {}
         self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
-        self._chunk_entries: dict[int, tuple[list[int], list[int]]] = {}
         self._root: dict[int, int] = {}  # story -> its first row
         self.n_stories = 0
 
@@ -287,19 +297,8 @@ class StoryIndex:
         if got is None:
             if len(self._events) > 4096:
                 self._events.clear()
-            got = self._events[i] = self._entries(i)
+            got = self._events[i] = self.sigs.event_set(i)
         return got
-
-    def _entries(self, i: int) -> frozenset[int]:
-        """Event entries of row ``i``, read from its chunk as Python ints (a few chunks kept)."""
-        c, j = divmod(i, self.sigs.chunk)
-        got = self._chunk_entries.get(c)
-        if got is None:
-            if len(self._chunk_entries) >= 8:
-                del self._chunk_entries[next(iter(self._chunk_entries))]
-            got = self._chunk_entries[c] = (self.sigs.events[c].tolist(), self.sigs.event_offsets[c].tolist())
-        entries, off = got
-        return frozenset(entries[off[j] : off[j + 1]])
 
     def _same_event(self, i: int, m: int, s: int) -> bool:
         """Row ``i`` reports the event of member ``m`` and of the story's first row (if another).
@@ -320,7 +319,7 @@ class StoryIndex:
         if not check_m and not check_r:
             return True
         if self._mine[0] != i:
-            self._mine = (i, self._entries(i))
+            self._mine = (i, self.sigs.event_set(i))
         events = self._mine[1]
         for x in (m, root) if check_m and check_r else (m,) if check_m else (root,):
             conflicts = event_conflicts(events, self._event_set(x))

@@ -1,4 +1,6 @@
-"""Text signatures for near-duplicate detection: word shingles, MinHash and LSH band keys.
+"""Text signatures for near-duplicate detection: word shingles, MinHash and LSH band keys, and the
+event entries (numbers, names and dates in their context) that tell two near-identical reports of
+different events apart.
 
 Everything is computed for a whole batch of texts at once with numpy, because per-document Python
 loops (as in ``datasketch``) dominate the cost of deduplicating millions of articles. Hashes are
@@ -79,6 +81,7 @@ class Signatures:
     boiler_bits: int = 0
     boiler_table: np.ndarray | None = None
     boiler_count: np.ndarray | None = None
+    _event_lists: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -101,10 +104,19 @@ class Signatures:
         return frozenset(sh.tolist())
 
     def event_set(self, i: int) -> frozenset[int]:
-        """Event entries of text ``i`` (numbers and names in their context), for :func:`event_conflicts`."""
+        """Event entries of text ``i`` (numbers and names in their context), for :func:`event_conflicts`.
+
+        Read as Python ints from a per-chunk list (the last few chunks kept): slicing those is
+        cheaper than converting array slices, and clustering reads rows a chunk at a time.
+        """
         c, j = divmod(i, self.chunk)
-        off = self.event_offsets[c]
-        return frozenset(self.events[c][off[j] : off[j + 1]])
+        got = self._event_lists.get(c)
+        if got is None:
+            if len(self._event_lists) >= 8:
+                del self._event_lists[next(iter(self._event_lists))]
+            got = self._event_lists[c] = (self.events[c].tolist(), self.event_offsets[c].tolist())
+        entries, off = got
+        return frozenset(entries[off[j] : off[j + 1]])
 
     def mark_boilerplate(self, min_titles: int) -> None:
         """Mark shingles that occur under about ``min_titles`` or more different titles.
