@@ -91,7 +91,7 @@ def perturb(text: str, rng: random.Random) -> str:
         if rng.random() < 0.5:
             k = rng.randrange(len(words))
             w = words[k]
-            if len(w) > 3:
+            if len(w) > 3 and w.isalpha():  # a letter dropped; figures are not retyped ("2004" as "204")
                 j = rng.randrange(1, len(w) - 1)
                 words[k] = w[:j] + w[j + 1 :]
         if rng.random() < 0.3:

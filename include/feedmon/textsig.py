@@ -106,15 +106,17 @@ class Signatures:
     def event_set(self, i: int) -> frozenset[int]:
         """Event entries of text ``i`` (numbers and names in their context), for :func:`event_conflicts`.
 
-        Read as Python ints from a per-chunk list (the last few chunks kept): slicing those is
-        cheaper than converting array slices, and clustering reads rows a chunk at a time.
+        Read as Python ints from a per-chunk list (the 8 chunks read last are kept): slicing those
+        is cheaper than converting array slices, and clustering reads rows a chunk at a time.
         """
         c, j = divmod(i, self.chunk)
-        got = self._event_lists.get(c)
+        lists = self._event_lists
+        got = lists.pop(c, None)  # and put back last: the least recently read chunk goes first
         if got is None:
-            if len(self._event_lists) >= 8:
-                del self._event_lists[next(iter(self._event_lists))]
-            got = self._event_lists[c] = (self.events[c].tolist(), self.event_offsets[c].tolist())
+            if len(lists) >= 8:
+                del lists[next(iter(lists))]
+            got = (self.events[c].tolist(), self.event_offsets[c].tolist())
+        lists[c] = got
         entries, off = got
         return frozenset(entries[off[j] : off[j + 1]])
 
@@ -531,33 +533,38 @@ def event_conflicts(a: frozenset[int], b: frozenset[int]) -> tuple[int, int, int
 
     A token of ``a`` and one of ``b`` conflict when they share a context (the same word before,
     or the same word after), are of one class, and neither occurs anywhere among the other
-    text's tokens (a list re-ordered is not a conflict); two names of about one length whose
-    letters differ by one at most are a typo, not a conflict. Entries the two texts share
-    cancel out first, so most copies cost a subset test.
+    text's tokens, not even misspelt (a list re-ordered is not a conflict); two names of about
+    one length whose letters differ by one at most are a typo, not a conflict. Entries the two
+    texts share cancel out first, so most copies cost a subset test.
     """
     if a <= b or b <= a:  # a copy cut short, or with a sentence added
         return _NO_CONFLICT
-    at: dict[int, list[int]] = {}
-    for f in b - a:
-        at.setdefault(f >> _CTX_SHIFT, []).append(f)
+    only_b = b - a
+    at = {f >> _CTX_SHIFT: f for f in only_b}
+    if len(at) < len(only_b):  # one context twice among what differs: keep every entry
+        multi: dict[int, list[int]] = {}
+        for f in only_b:
+            multi.setdefault(f >> _CTX_SHIFT, []).append(f)
+    else:
+        multi = {}
     found = [0, 0, 0]
     toks_a: set[int] | None = None
     toks_b: set[int] = set()
     seen: set[tuple[int, int]] = set()
     for e in a - b:
-        others = at.get(e >> _CTX_SHIFT)
-        if others is None:  # the usual case: what differs does not stand in the same place
+        ctx = e >> _CTX_SHIFT
+        if ctx not in at:  # the usual case: what differs does not stand in the same place
             continue
         te = (e >> _TOK_SHIFT) & 0xFFFF  # class and token
         cls = te >> 14
-        for f in others:
+        for f in multi.get(ctx) or (at[ctx],):
             tf = (f >> _TOK_SHIFT) & 0xFFFF
             if (tf >> 14 == EV_NAME) != (cls == EV_NAME) or (cls == EV_NAME and _typo(e, f)):
                 continue
             if toks_a is None:
                 toks_a = {(x >> _TOK_SHIFT) & 0xFFFF for x in a}
                 toks_b = {(x >> _TOK_SHIFT) & 0xFFFF for x in b}
-            if te in toks_b or tf in toks_a or (te, tf) in seen:
+            if (te, tf) in seen or _present(e, te, toks_b, b) or _present(f, tf, toks_a, a):
                 continue
             seen.add((te, tf))
             found[max(cls, tf >> 14)] += 1
@@ -565,6 +572,14 @@ def event_conflicts(a: frozenset[int], b: frozenset[int]) -> tuple[int, int, int
 
 
 _NO_CONFLICT = (0, 0, 0)
+
+
+def _present(e: int, token: int, tokens: set[int], entries: frozenset[int]) -> bool:
+    """Does the other text carry this token, or (a name) a typo of it? "Loord of the Rngs" and
+    "Lord of the Rings" share the context "of the": Loord against Rings is no conflict."""
+    if token in tokens:
+        return True
+    return token >> 14 == EV_NAME and any((x >> _CLS_SHIFT) & 3 == EV_NAME and _typo(e, x) for x in entries)
 
 
 def _typo(e: int, f: int) -> bool:
