@@ -547,3 +547,7 @@ def test_event_conflicts_need_the_same_context_and_forgive_typos_and_cut_words()
     assert conflicts(base, base[:32] + "...") == (0, 0, 0)
     assert conflicts(base, base + " The Taliban denied involvement.") == (0, 0, 0)
     assert conflicts("Strikes hit Gaza and Rafah on Monday.", "Strikes hit Rafah and Gaza on Monday.") == (0, 0, 0)
+    # two names after "of the" in both copies, each misspelt in one of them: Loord is Lord
+    a = "Zaentz sued the producers of The Loord of the Rngs for royalties."
+    assert conflicts(a, "Zaentz sued the producers of The Lord of the Rings for royalties.") == (0, 0, 0)
+    assert conflicts(a, "Zaentz sued the producers of The Lord of the Flies for royalties.") == (1, 0, 0)
