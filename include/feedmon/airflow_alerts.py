@@ -27,7 +27,8 @@ from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineRefe
 
 from feedmon import alerts
 from feedmon.airflow_tasks import context_field, run_day
-from feedmon.config import Settings, as_utc, env_number
+from feedmon.config import Settings, env_number
+from feedmon.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk import Asset
 
 from feedmon import storage
-from feedmon.config import Settings, as_utc
+from feedmon.config import Settings
+from feedmon.timeutil import as_utc
 
 OWNER = "feedmon"
 # The fixed tag list: DAG policy tests refuse tags outside it.

@@ -20,7 +20,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from feedmon import storage
-from feedmon.config import Settings, as_utc, env_number, run_key
+from feedmon.config import Settings, env_number
+from feedmon.ids import run_key
+from feedmon.timeutil import as_utc
+from feedmon.vocab import failed_share_exceeded, is_failed
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +148,6 @@ def run_url(base_url: str, dag_id: str, run_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- reading the data
-def is_failed(status: str | None) -> bool:
-    """Same rule as the pipeline's run check (:data:`feedmon.fetch.FAILED_STATUSES`)."""
-    from feedmon.fetch import FAILED_STATUSES  # lazy: DAG files import this module at parse time
-
-    return status in FAILED_STATUSES
-
-
 def read_feed_health(settings: Settings, days: Iterable[date]) -> list[dict[str, Any]]:
     """All feed_health rows of ``days`` (every run), oldest first."""
     rows: list[dict[str, Any]] = []
@@ -186,9 +182,9 @@ def failed_feeds_alert(
     if not run_rows:
         return None
     failed = [r for r in run_rows if is_failed(r["status"])]
-    share = len(failed) / len(run_rows)
-    if share <= max_failed_share:
+    if not failed_share_exceeded(len(run_rows), len(failed), max_failed_share):
         return None
+    share = len(failed) / len(run_rows)
     history = list(history) or list(run_rows)
     starts = {r["feed_id"]: failure_since(history, r["feed_id"]) or r["fetched_at"] for r in failed}
     feeds = tuple(sorted(starts))

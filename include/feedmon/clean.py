@@ -30,14 +30,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from feedmon.models import CleanText
+from feedmon.vocab import AGENCY_FEED
 
 if TYPE_CHECKING:
     from feedmon.boilerplate import BoilerplateModel
 
-__all__ = ["AGENCY_FEED", "CleanRules", "clean_article", "clean_title", "match_key", "normalize_text"]
-
-#: ``agency`` recorded for copy that says it came "from an agency feed" without naming the agency.
-AGENCY_FEED = "agency"
+__all__ = ["CleanRules", "clean_article", "clean_title", "match_key", "normalize_text"]
 
 # ---------------------------------------------------------------------------------------------
 # Rules

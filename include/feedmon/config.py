@@ -7,11 +7,9 @@ The CLI and the DAGs both build :class:`Settings` from here, so ``FEEDMON_FEEDS`
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 from feedmon import storage
 
@@ -23,24 +21,6 @@ DEFAULT_SCHEDULE = "*/30 * * * *"
 
 class ConfigError(ValueError):
     """A setting has a value feedmon cannot use; the message names the variable."""
-
-
-def run_key(run_id: str) -> str:
-    """A run id made safe for a file name (Airflow run ids contain ':' and '+')."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-
-
-def as_utc(value: Any) -> datetime | None:
-    """A plain stdlib UTC datetime from an aware or naive-UTC datetime (pendulum included) or an ISO
-    string; None stays None. Pendulum's ``astimezone(UTC) - timedelta`` silently drops the zone,
-    so everything is normalised here before any arithmetic."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if value.tzinfo is None:  # DuckDB and some Airflow paths hand back naive UTC
-        value = value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
 
 
 def env_number(

@@ -20,12 +20,10 @@ Why it is built this way:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import heapq
 import logging
 import os
 import random
-import re
 import threading
 import time
 import zlib
@@ -42,28 +40,11 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from feedmon.fetch_state import FeedState, FetchStateStore
+from feedmon.ids import body_hash
 from feedmon.models import FeedConfig, FetchResult
+from feedmon.sniff import looks_like_html
 
 log = logging.getLogger(__name__)
-
-# --- statuses -------------------------------------------------------------------------------------
-
-FEED_STATUS_MEANINGS: dict[str, str] = {
-    "ok": "a feed body was fetched and is new (or changed) since the last successful fetch",
-    "not_modified": "the server answered 304, or the body is byte-identical to the last one (not parsed)",
-    "http_error": "the server answered an HTTP error (4xx/5xx, after retries for 5xx/429/408)",
-    "timeout": "connecting, waiting for the answer or receiving the body took longer than allowed",
-    "too_large": "the body (as sent, or once decompressed) was over the size limit; it was not kept",
-    "redirect_loop": "redirects went in a circle or there were more than max_redirects of them",
-    "connection_error": "no usable HTTP exchange: DNS, refused, reset, TLS, truncated body, bad URL",
-    "parse_error": "the body is not a feed (an HTML page, garbage); nothing could be parsed from it",
-    "empty": "the server answered 200/204 with an empty body, or a valid feed with no items",
-    "backoff": "not fetched: the feed keeps failing and its next poll time has not come yet",
-}
-#: The fixed set of per-feed outcomes, in documentation order.
-FEED_STATUSES: tuple[str, ...] = tuple(FEED_STATUS_MEANINGS)
-#: Statuses that count as a failure (for the run's failure share and the feed's failure streak).
-FAILED_STATUSES: frozenset[str] = frozenset(FEED_STATUSES) - {"ok", "not_modified"}
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -250,27 +231,6 @@ def _retry_after_seconds(value: str | None, now: float | None = None) -> float |
         when = when.replace(tzinfo=UTC)
     now_ts = time.time() if now is None else now
     return max(0.0, when.timestamp() - now_ts)
-
-
-_FIRST_TAG = re.compile(rb"<\s*([A-Za-z][\w:.-]*)")
-
-
-def looks_like_html(body: bytes, content_type: str | None = None) -> bool:
-    """True when the body is an HTML page rather than a feed (first element is ``<html>``)."""
-    head = body[:8192].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith(b"<!doctype html"):
-        return True
-    # Skip the XML declaration, comments and doctypes; look at the first real element.
-    cleaned = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!doctype[^>]*>", b"", head, flags=re.S)
-    m = _FIRST_TAG.search(cleaned)
-    if m:
-        return m.group(1) in (b"html", b"head", b"body")
-    return bool(content_type and "html" in content_type.lower() and b"<" in head)
-
-
-def body_hash(body: bytes) -> str:
-    """Hash that decides 'same body as last time' (hex sha256)."""
-    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(slots=True)

@@ -29,8 +29,9 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from feedmon.monitor import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, feed_statuses, to_jsonable
+from feedmon.monitor import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, to_jsonable
 from feedmon.urls import safe_href
+from feedmon.vocab import FAILED_STATUSES, FEED_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,7 @@ def _parse_day(raw: str | None) -> date:
 def _check_status(raw: str | None) -> str | None:
     if not raw:
         return None
-    statuses, _ = feed_statuses()
-    allowed = {FILTER_FAILED, FILTER_HEALTHY, NO_DATA, *statuses}
+    allowed = {FILTER_FAILED, FILTER_HEALTHY, NO_DATA, *FEED_STATUSES}
     if raw not in allowed:
         raise HTTPException(status_code=400, detail=f"unknown status {raw!r}; one of {sorted(allowed)}")
     return raw
@@ -270,7 +270,6 @@ def create_app(
             chart = mon.conflict_by_region(day, CHART_DAYS, region=region)
             regions = mon.regions(day, CHART_DAYS)
             stories = mon.conflict_stories(day, region=region)
-        statuses, failed = feed_statuses()
         now = datetime.now(UTC)
         html = _template().render(
             page="monitor",
@@ -296,7 +295,7 @@ def create_app(
                 ("", "All statuses"),
                 (FILTER_FAILED, "Failing (any error)"),
                 (FILTER_HEALTHY, "Healthy"),
-                *((s, s) for s in statuses),
+                *((s, s) for s in FEED_STATUSES),
                 (NO_DATA, "no data yet"),
             ],
             status=status or "",
@@ -308,7 +307,7 @@ def create_app(
             stories=[{"row": s, "href": safe_href(s.url), "seen": _fmt_ts(s.first_seen_at)} for s in stories],
             last_run=_fmt_ts(figures.last_run_at),
             last_run_ago=_ago(figures.last_run_at, now),
-            failed_statuses=sorted(failed),
+            failed_statuses=sorted(FAILED_STATUSES),
             feeds_warning=feeds_warning,
         )
         return HTMLResponse(html, headers=SECURITY_HEADERS)

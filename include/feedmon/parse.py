@@ -34,8 +34,8 @@ from urllib.parse import urljoin
 import charset_normalizer
 import feedparser
 
-from feedmon.fetch import looks_like_html
 from feedmon.models import RawEntry
+from feedmon.sniff import looks_like_html
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from typing import Any
 import pyarrow as pa
 
 from feedmon import archive, storage
-from feedmon.config import Settings, run_key
+from feedmon.config import Settings
 from feedmon.feeds import load_feeds
+from feedmon.ids import run_key
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
 from feedmon.schema import (
     FEED_HEALTH_SCHEMA,
@@ -30,6 +31,7 @@ from feedmon.schema import (
     rows_to_table,
     table_to_articles,
 )
+from feedmon.vocab import FAILED_STATUSES, failed_share_exceeded
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
     parsed: a crash in between makes the next run fetch again instead of getting 304 for bodies
     nobody processed, and a body that turns out not to be a feed counts as the failure it is.
     """
-    from feedmon.fetch import FAILED_STATUSES, FetchSettings, fetch_feeds
+    from feedmon.fetch import FetchSettings, fetch_feeds
 
     by_id = _feeds_by_id(ctx.settings)
     ids = list(feed_ids) if feed_ids is not None else list(by_id)
@@ -311,8 +313,6 @@ def snapshot_version(path: str) -> str:
 
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
-    from feedmon.fetch import FAILED_STATUSES
-
     # Serialise publishing of one day between processes (local data dirs; on object storage keep one
     # writer per day, as the DAG's max_active_runs=1 does).
     with storage.exclusive_lock(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock")):
@@ -398,7 +398,7 @@ def summarize(
 def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
     """Fail loudly when too many feeds failed; one broken feed alone never fails the run."""
     feeds = summary["feeds"]
-    if feeds and summary["feeds_failed"] / feeds > max_failed_share:
+    if failed_share_exceeded(feeds, summary["feeds_failed"], max_failed_share):
         raise FeedsFailedError(
             f"{summary['feeds_failed']} of {feeds} feeds failed (threshold {max_failed_share:.0%}): "
             + ", ".join(summary["failed_feeds"])

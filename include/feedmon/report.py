@@ -19,10 +19,10 @@ from typing import Any
 from feedmon import storage
 from feedmon.alerts import read_feed_health
 from feedmon.config import Settings
-from feedmon.fetch import FAILED_STATUSES
 from feedmon.models import Article
 from feedmon.pipeline import RunContext, read_snapshot, summarize
 from feedmon.urls import safe_href
+from feedmon.vocab import FAILED_STATUSES
 
 log = logging.getLogger(__name__)
 

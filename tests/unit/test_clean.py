@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.clean import AGENCY_FEED, CleanRules, clean_article, clean_title, match_key, normalize_text
+from feedmon.clean import CleanRules, clean_article, clean_title, match_key, normalize_text
+from feedmon.vocab import AGENCY_FEED
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clean"
 SEED_TITLE = "Putin Hosts First Post-war Talks Between Leaders Of Azerbaijan, Armenia"

@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 
 from feedmon.fetch import (
-    FAILED_STATUSES,
-    FEED_STATUS_MEANINGS,
-    FEED_STATUSES,
     FetchSettings,
     commit_fetch_state,
     fetch_feeds,
@@ -25,6 +22,7 @@ from feedmon.fetch import (
 from feedmon.fetch_state import FeedState, FetchStateStore, feed_key
 from feedmon.models import FeedConfig
 from feedmon.parse import parse_feed
+from feedmon.vocab import FAILED_STATUSES, FEED_STATUS_MEANINGS, FEED_STATUSES
 from tests.fetch_server import FIXTURES, MisbehavingServer
 
 FAST = FetchSettings(
@@ -464,7 +462,7 @@ def test_decoder_handles_concatenated_gzip_members_and_caps_output():
 
 
 def test_looks_like_html():
-    from feedmon.fetch import looks_like_html
+    from feedmon.sniff import looks_like_html
 
     assert looks_like_html(b"\xef\xbb\xbf  <!DOCTYPE html><html><body>x</body></html>")
     assert looks_like_html(b"<?xml version='1.0'?>\n<!-- hi --><html xmlns='http://www.w3.org/1999/xhtml'/>")
