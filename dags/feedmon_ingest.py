@@ -22,8 +22,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from feedmon.airflow_alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
-from feedmon.airflow_tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
+from feedmon.airflow.alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
+from feedmon.airflow.tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
 from feedmon.config import schedule_from_env
 
 

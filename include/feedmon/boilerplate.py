@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,7 +26,7 @@ from hashlib import blake2b
 from typing import Any
 
 from feedmon import storage
-from feedmon.config import env_number
+from feedmon.config import CleanSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +57,13 @@ class BoilerplateSettings:
     max_chars: int = 300
 
     @classmethod
-    def from_rules(cls, values: dict[str, Any] | None = None) -> BoilerplateSettings:
-        """Rule-file values overridden by ``FEEDMON_BOILERPLATE_{MIN_ARTICLES,MIN_SHARE,WINDOW_DAYS}``."""
+    def from_rules(
+        cls, values: dict[str, Any] | None = None, clean: CleanSettings | None = None
+    ) -> BoilerplateSettings:
+        """Rule-file values overridden by the run's ``FEEDMON_BOILERPLATE_*`` settings (``clean``;
+        read from the environment when not handed in)."""
         v = dict(values or {})
-        env = {
-            "min_articles": ("FEEDMON_BOILERPLATE_MIN_ARTICLES", int),
-            "min_share": ("FEEDMON_BOILERPLATE_MIN_SHARE", float),
-            "window_days": ("FEEDMON_BOILERPLATE_WINDOW_DAYS", int),
-        }
-        for key, (name, conv) in env.items():
-            if os.environ.get(name) not in (None, ""):
-                v[key] = env_number(name, 0, kind=conv)
+        v.update((clean or CleanSettings.from_env()).boilerplate_overrides())
         s = cls(
             min_articles=int(v.get("min_articles", cls.min_articles)),
             min_share=float(v.get("min_share", cls.min_share)),

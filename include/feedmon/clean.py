@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import html as htmllib
-import os
 import re
 import string
 import unicodedata
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from feedmon.config import clean_rules_file_from_env
 from feedmon.models import CleanText
 from feedmon.vocab import AGENCY_FEED
 
@@ -257,7 +257,7 @@ class CleanRules:
     def load(cls, path: str | None = None) -> CleanRules:
         """The packaged rules, with ``path`` (or else ``$FEEDMON_CLEAN_RULES``) merged over them."""
         base = yaml.safe_load(resources.files("feedmon").joinpath("data/clean_rules.yaml").read_text("utf-8"))
-        user = path or os.environ.get("FEEDMON_CLEAN_RULES") or None
+        user = path or clean_rules_file_from_env()
         if user:
             extra = yaml.safe_load(Path(user).expanduser().read_text(encoding="utf-8")) or {}
             if not isinstance(extra, dict):
@@ -277,7 +277,7 @@ def _cached_rules(env_value: str | None) -> CleanRules:
 
 def default_rules() -> CleanRules:
     """The rules :func:`clean_article` uses when none are passed (cached per ``FEEDMON_CLEAN_RULES``)."""
-    return _cached_rules(os.environ.get("FEEDMON_CLEAN_RULES") or None)
+    return _cached_rules(clean_rules_file_from_env())
 
 
 # ---------------------------------------------------------------------------------------------

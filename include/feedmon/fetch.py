@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
-import os
 import random
 import threading
 import time
@@ -39,6 +38,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from feedmon.config import FetchSettings
 from feedmon.fetch_state import FeedState, FetchStateStore
 from feedmon.ids import body_hash
 from feedmon.models import FeedConfig, FetchResult
@@ -50,60 +50,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CHUNK = 64 * 1024
-
-
-# --- settings -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    """Global fetch limits; ``FeedConfig.timeout`` / ``FeedConfig.max_bytes`` override per feed.
-
-    Every field can be overridden by ``FEEDMON_FETCH_<FIELD>`` (see :meth:`from_env`).
-    """
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0  # per socket read, and (plus connect) the whole-attempt deadline
-    max_bytes: int = 10 * 2**20  # bytes on the wire
-    max_decoded_bytes: int = 50 * 2**20  # bytes after gzip/deflate
-    max_redirects: int = 5
-    max_workers: int = 32
-    per_host: int = 2
-    min_host_delay: float = 0.25  # seconds between two request starts to one host
-    retries: int = 2  # extra attempts for transient failures (reset, 5xx, 429, 408)
-    retry_base_delay: float = 0.5  # first retry waits ~0.5-1 s, then doubles (with jitter)
-    retry_max_delay: float = 10.0  # a Retry-After longer than this ends the run's attempts
-    backoff_base: float = 900.0  # after the n-th consecutive failure wait base * 2**(n-1) ...
-    backoff_max: float = 86400.0  # ... but never more than a day
-    user_agent: str = "feedmon/0.1 (+https://github.com/feedmon/feedmon)"
-    trust_env: bool = False  # True: honour HTTP(S)_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE, ~/.netrc
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> FetchSettings:
-        """Defaults overridden by ``FEEDMON_FETCH_<FIELD>`` variables (e.g. ``FEEDMON_FETCH_PER_HOST=4``)."""
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"FEEDMON_FETCH_{f.name.upper()}")
-            if raw is None or raw.strip() == "":
-                continue
-            kind = type(f.default)
-            try:
-                if kind is bool:
-                    if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                        raise ValueError(raw)
-                    kwargs[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-                else:
-                    kwargs[f.name] = kind(raw) if kind is not int else int(float(raw))
-            except ValueError as exc:
-                raise ValueError(f"FEEDMON_FETCH_{f.name.upper()}={raw!r}: expected {kind.__name__}") from exc
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-    def backoff_delay(self, failures: int) -> float:
-        """Seconds to wait before polling a feed with ``failures`` consecutive failures."""
-        if failures <= 0:
-            return 0.0
-        return min(self.backoff_max, self.backoff_base * 2 ** min(failures - 1, 30))
 
 
 # --- batching for Airflow mapped tasks ------------------------------------------------------------

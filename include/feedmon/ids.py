@@ -3,15 +3,14 @@
 Several stages mint or compare them (clean gives each article its id and content hash, dedup
 compares them, fetch and the archive hash bodies, every stage names files after the run), so they
 live here, below all of them. Word normalisation comes from :mod:`feedmon.textsig`, the module
-that defines what "the same words" means for dedup; the hashes must agree with it.
+that defines what "the same words" means for dedup; the hashes must agree with it. This module
+imports nothing heavy: run keys are minted where numpy (textsig's) is not wanted, at DAG parse time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-
-from feedmon.textsig import normalise_words
 
 __all__ = ["body_hash", "content_hash", "make_article_id", "run_key"]
 
@@ -20,6 +19,13 @@ _MIN_TEXT_WORDS = 8
 
 def _digest(*parts: str, size: int = 16) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=size // 2).hexdigest()
+
+
+def _words(text: str) -> list[str]:
+    # Deferred: textsig brings numpy. (If word normalisation moves below textsig, import it at the top.)
+    from feedmon.textsig import normalise_words
+
+    return normalise_words(text)
 
 
 def make_article_id(feed_id: str, guid: str | None, canonical_url: str | None, title: str) -> str:
@@ -33,7 +39,7 @@ def make_article_id(feed_id: str, guid: str | None, canonical_url: str | None, t
     """
     if canonical_url:
         return _digest("u", canonical_url.strip())
-    norm_title = " ".join(normalise_words(title))
+    norm_title = " ".join(_words(title))
     if guid:
         return _digest("g", feed_id, guid.strip(), norm_title)
     return _digest("t", feed_id, norm_title)
@@ -45,9 +51,9 @@ def content_hash(title: str, text: str) -> str:
     The title is left out so an edited headline over the same body is still the same content;
     it is folded in only when the body is too short (under 8 words) to identify the item alone.
     """
-    words = normalise_words(text)
+    words = _words(text)
     if len(words) < _MIN_TEXT_WORDS:
-        words = [*normalise_words(title), "\x1f", *words]
+        words = [*_words(title), "\x1f", *words]
     return _digest("c", " ".join(words), size=32)
 
 

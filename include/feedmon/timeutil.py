@@ -6,9 +6,15 @@ Import-light (stdlib only) because the Airflow adapter, the alerts and the Feed 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 __all__ = ["as_utc"]
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: Any) -> datetime | None: ...
 
 
 def as_utc(value: Any) -> datetime | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.airflow_tasks import ALLOWED_TAGS
+from feedmon.airflow.tasks import ALLOWED_TAGS
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))

@@ -148,7 +148,7 @@ def test_failed_report_run_alerts_the_webhook(dags, data_dir, receiver, monkeypa
 PROBE_DAG = """
 import pendulum
 from airflow.sdk import dag, task
-from feedmon.airflow_alerts import late_run_deadline
+from feedmon.airflow.alerts import late_run_deadline
 
 
 @dag(dag_id="feedmon_deadline_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

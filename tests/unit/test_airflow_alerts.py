@@ -1,4 +1,4 @@
-"""feedmon.airflow_alerts: the notifier with the contexts Airflow really passes, delivered to a local webhook.
+"""feedmon.airflow.alerts: the notifier with the contexts Airflow really passes, delivered to a local webhook.
 
 The run-failure context is built the way Airflow's DAG processor builds it (a RuntimeTaskInstance's
 template context plus ``reason``); the deadline path goes through Airflow's own ``CallbackTrigger``,
@@ -16,7 +16,7 @@ import pytest
 from airflow.sdk import DAG, task
 
 from feedmon import alerts
-from feedmon.airflow_alerts import (
+from feedmon.airflow.alerts import (
     FeedmonNotifier,
     base_url,
     check_and_deliver,
@@ -165,7 +165,7 @@ def test_missed_deadline_through_airflows_callback_trigger(receiver):
     from airflow.triggers.callback import PAYLOAD_STATUS_KEY, CallbackTrigger
 
     deadline = late_run_deadline(minutes=20)
-    assert deadline.callback.path == "feedmon.airflow_alerts.FeedmonNotifier"
+    assert deadline.callback.path == "feedmon.airflow.alerts.FeedmonNotifier"
     kwargs = dict(deadline.callback.kwargs)
     kwargs["context"] = {  # Deadline.handle_miss: DAGRunResponse as JSON plus the deadline
         "dag_run": {
@@ -219,7 +219,7 @@ def test_deadline_and_timeout_survive_dag_serialization(monkeypatch):
     assert deadline["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
     assert deadline["interval"]["__data__"] == 900.0
     assert deadline["callback"]["__data__"] == {
-        "path": "feedmon.airflow_alerts.FeedmonNotifier",
+        "path": "feedmon.airflow.alerts.FeedmonNotifier",
         "kwargs": {"kind": "run_late"},
     }
 
@@ -260,7 +260,7 @@ def test_unexpected_context_still_alerts(receiver, data_dir):
 
 
 def test_deadline_alerts_are_opt_in(monkeypatch):
-    from feedmon.airflow_alerts import deadline_alerts
+    from feedmon.airflow.alerts import deadline_alerts
 
     monkeypatch.delenv("FEEDMON_DEADLINE_MINUTES", raising=False)
     assert deadline_alerts() == []

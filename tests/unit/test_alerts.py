@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from feedmon import alerts
+from feedmon import alerts, outputs
 from feedmon.config import Settings
 from tests.fixtures.report_data import DAY, RUN1, RUN2, T1, T2, write_day
 from tests.fixtures.webhook import webhook_receiver
@@ -92,7 +92,8 @@ def test_deliver_posts_json_to_the_webhook(receiver):
 
 def test_deliver_uses_env_webhook(receiver, monkeypatch):
     monkeypatch.setenv("FEEDMON_ALERT_WEBHOOK", f"{receiver.base_url}/from-env")
-    assert alerts.deliver(_alert(kind=alerts.STALE, severity="warning")) is True
+    webhook = Settings.from_env().alerts.webhook  # the run's settings carry it to delivery
+    assert alerts.deliver(_alert(kind=alerts.STALE, severity="warning"), webhook) is True
     assert receiver.requests[0]["path"] == "/from-env"
     assert receiver.bodies[0]["alert"]["severity"] == "warning"
 
@@ -123,7 +124,7 @@ def test_unreachable_and_slow_webhooks_do_not_block(receiver, caplog):
 
 # --------------------------------------------------------------------------- failed-feed share
 def test_failed_share_above_threshold_names_feeds_and_streak_start(settings):
-    history = alerts.read_feed_health(settings, [DAY])
+    history = outputs.read_feed_health(settings, [DAY])
     run2 = [r for r in history if r["run_id"] == RUN2]
     alert = alerts.failed_feeds_alert(run2, 0.3, history=history, dag_id="feedmon_ingest", run_id=RUN2)
     assert alert is not None and alert.kind == alerts.FAILED_FEEDS
@@ -136,7 +137,7 @@ def test_failed_share_above_threshold_names_feeds_and_streak_start(settings):
 
 
 def test_failed_share_at_or_below_threshold_is_quiet(settings):
-    history = alerts.read_feed_health(settings, [DAY])
+    history = outputs.read_feed_health(settings, [DAY])
     run1 = [r for r in history if r["run_id"] == RUN1]
     run2 = [r for r in history if r["run_id"] == RUN2]
     assert alerts.failed_feeds_alert(run1, 0.1, history=history) is not None  # 1 of 5 = 20%
@@ -179,11 +180,12 @@ def test_stale_looks_back_across_midnight(settings):
 
 def test_stale_hours_from_env(settings, monkeypatch):
     monkeypatch.setenv("FEEDMON_STALE_HOURS", "12")
+    settings = Settings.from_env()
     assert alerts.stale_alert(settings, T2 + timedelta(hours=11)) is None
     assert alerts.stale_alert(settings, T2 + timedelta(hours=13)) is not None
     monkeypatch.setenv("FEEDMON_STALE_HOURS", "soon")
     with pytest.raises(ValueError, match="FEEDMON_STALE_HOURS"):
-        alerts.stale_hours_from_env()
+        Settings.from_env()
 
 
 def test_no_snapshot_at_all_is_stale(data_dir):

@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from feedmon.airflow_tasks import run_day, snapshot_asset_uri
+from feedmon.airflow.tasks import run_day, snapshot_asset_uri
 
 
 def test_logical_date_wins_and_is_taken_in_utc():
