@@ -19,7 +19,8 @@ from feedmon.fetch import (
     fetch_feeds,
     plan_batches,
 )
-from feedmon.fetch_state import FeedState, FetchStateStore, feed_key
+from feedmon.fetch.http import Decoder, TooLarge, retry_after_seconds
+from feedmon.fetch.state import FeedState, FetchStateStore, feed_key
 from feedmon.models import FeedConfig
 from feedmon.parse import parse_feed
 from feedmon.vocab import FAILED_STATUSES, FEED_STATUS_MEANINGS, FEED_STATUSES
@@ -400,7 +401,7 @@ def test_settings_from_env():
 
 _BUMP = """
 import sys
-from feedmon.fetch_state import FetchStateStore
+from feedmon.fetch.state import FetchStateStore
 store = FetchStateStore(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     store.update("shared/feed", lambda st: setattr(st, "consecutive_failures", st.consecutive_failures + 1))
@@ -439,25 +440,21 @@ def test_state_store_on_object_storage_url(tmp_path):
 
 
 def test_retry_after_header_forms():
-    from feedmon.fetch import _retry_after_seconds
-
-    assert _retry_after_seconds("120") == 120
-    assert _retry_after_seconds("Sat, 28 Nov 2026 12:01:00 GMT", now=NOW.timestamp()) == 60
-    assert _retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now=NOW.timestamp()) == 0
-    assert _retry_after_seconds("soon") is None and _retry_after_seconds(None) is None
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds("Sat, 28 Nov 2026 12:01:00 GMT", now=NOW.timestamp()) == 60
+    assert retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now=NOW.timestamp()) == 0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
 def test_decoder_handles_concatenated_gzip_members_and_caps_output():
     import gzip
 
-    from feedmon.fetch import _Decoder, _TooLarge
-
-    dec = _Decoder("gzip", limit=1000)
+    dec = Decoder("gzip", limit=1000)
     assert dec.feed(gzip.compress(b"abc") + gzip.compress(b"def")) + dec.flush() == b"abcdef"
     with pytest.raises(ValueError, match="unsupported"):
-        _Decoder("br", limit=10)
-    bomb = _Decoder("gzip", limit=10_000)
-    with pytest.raises(_TooLarge):
+        Decoder("br", limit=10)
+    bomb = Decoder("gzip", limit=10_000)
+    with pytest.raises(TooLarge):
         bomb.feed(gzip.compress(b"\0" * 1_000_000))
 
 
