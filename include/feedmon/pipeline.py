@@ -21,8 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from feedmon import archive, storage
-from feedmon.boilerplate import BoilerplateModel, BoilerplateSettings
-from feedmon.clean import CleanRules, clean_article, normalize_text
+from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, normalize_text
 from feedmon.config import Settings
 from feedmon.dedup import deduplicate
 from feedmon.feeds import load_feeds
@@ -203,7 +202,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
         if not title and not cleaned.text:
             continue  # nothing a reader could use
         article_id = make_article_id(row["feed_id"], row["guid"], url or None, title)
-        model.observe(feed.source, article_id, cleaned.text)
+        model.observe(feed.source, article_id, cleaned.text, cleaned.boilerplate_removed)
         out.append(
             Article(
                 article_id=article_id,
