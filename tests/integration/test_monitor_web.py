@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from feedmon import storage
 from feedmon.config import Settings
-from feedmon.monitor_web import CSP, TOKEN_COOKIE, chart_geometry, create_app
+from feedmon.monitor.web import CSP, TOKEN_COOKIE, chart_geometry, create_app
 from feedmon.schema import FEED_HEALTH_SCHEMA, rows_to_table
 from feedmon.urls import safe_href
 from tests.fixtures import feed_monitor_data as fx
@@ -226,7 +226,7 @@ def test_plugin_registers_app_and_nav_entry_and_imports_cheaply() -> None:
     code = (
         "import sys, runpy; ns = runpy.run_path('plugins/feedmon_plugin.py'); p = ns['FeedmonPlugin'];"
         "import json; print(json.dumps({'apps': [{k: str(v) for k, v in a.items()} for a in p.fastapi_apps],"
-        "'views': p.external_views, 'heavy': [m for m in ('duckdb', 'feedmon.monitor_web', 'feedmon.monitor')"
+        "'views': p.external_views, 'heavy': [m for m in ('duckdb', 'feedmon.monitor.web', 'feedmon.monitor')"
         " if m in sys.modules]}))"
     )
     # conftest points AIRFLOW_HOME at a throw-away directory; the subprocess inherits it.

@@ -29,7 +29,9 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from feedmon.monitor import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, to_jsonable
+from feedmon.config import Settings
+from feedmon.feeds import load_feeds
+from feedmon.monitor.queries import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, to_jsonable
 from feedmon.urls import safe_href
 from feedmon.vocab import FAILED_STATUSES, FEED_STATUSES
 
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Name of the cookie in which the Airflow 3 UI keeps the user's JWT.
 TOKEN_COOKIE = "_token"
 CHART_DAYS = 14
-#: The page template (package data, autoescaped Jinja2).
+#: The page template (next to this module, autoescaped Jinja2).
 TEMPLATE_NAME = "feed_monitor.html.j2"
 #: Token -> user object. Raise ``PermissionError`` for "known user, not allowed" (403); any other
 #: exception means "not authenticated" (401).
@@ -166,7 +168,7 @@ def _template() -> Any:
     """Compile the page template once (lazily, so importing this module stays cheap)."""
     import jinja2
 
-    source = resources.files("feedmon").joinpath("data", TEMPLATE_NAME).read_text(encoding="utf-8")
+    source = resources.files("feedmon.monitor").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(source)
 
@@ -219,8 +221,6 @@ def create_app(
             raise Refused(401, "Invalid or expired session: sign in to Airflow again") from None
 
     def _settings() -> tuple[str, str | None]:
-        from feedmon.config import Settings
-
         settings = Settings.from_env(data_dir=data_dir, feeds_file=feeds_file)
         # feeds_file="" means "no feeds file" (names then come from the articles).
         return settings.data_dir, (None if feeds_file == "" else settings.feeds_file)
@@ -228,8 +228,6 @@ def create_app(
     def _configured(path: str | None) -> tuple[list[Any], str | None]:
         if not path:
             return [], None
-        from feedmon.feeds import load_feeds
-
         try:
             return load_feeds(path, include_disabled=True), None
         except Exception as exc:  # the page must still show the Parquet data

@@ -1,6 +1,6 @@
 """Queries behind the Feed monitor page: DuckDB over the Parquet outputs, nothing else.
 
-The Airflow UI plugin (:mod:`feedmon.monitor_web`) calls these per request, so the page always shows
+The Airflow UI plugin (:mod:`feedmon.monitor.web`) calls these per request, so the page always shows
 what the pipeline last published and there is no second store to keep in sync. Everything here is
 plain Python + DuckDB (no Airflow, no web framework), which keeps it testable on fixture Parquet.
 
