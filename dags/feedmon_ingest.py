@@ -13,7 +13,8 @@ feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
   one broken feed is a row in feed health, not a failed run.
 * **Alerts** (log, and `FEEDMON_ALERT_WEBHOOK` when set): a failed run, a late run
   (`FEEDMON_RUN_TIMEOUT_MINUTES`, optional Deadline Alert `FEEDMON_DEADLINE_MINUTES`), too many
-  failed feeds, no new articles for `FEEDMON_STALE_HOURS`. See docs/alerts.md.
+  failed feeds, no new articles from any feed for `FEEDMON_STALE_HOURS`, single feeds silent for
+  `FEEDMON_FEED_STALE_HOURS`. See docs/alerts.md.
 * Schedule: `FEEDMON_SCHEDULE` (cron, default every 30 minutes). Owner: feedmon maintainers.
 """
 
