@@ -33,9 +33,10 @@ run: setup ## Start Airflow (standalone, SQLite) on http://localhost:8080 with f
 demo: setup ## Offline: serve the bundled sample feeds locally, run one full cycle, print a summary
 	$(BIN)/feedmon demo --data-dir $(CURDIR)/data/demo
 
-lint: setup ## ruff (incl. Airflow AIR rules) and format check
+lint: setup ## ruff (incl. Airflow AIR rules, Airflow imports only in the adapters), format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: setup ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -56,7 +56,7 @@ def feedmon_ingest() -> None:
         return pipeline.fetch(run_context(get_current_context()), batch["feed_ids"], batch["batch"])
 
     @task
-    def parse(fetched: list[dict]) -> dict:
+    def parse(fetched: list[dict]) -> dict:  # noqa: ARG001 - the fetch results only order parse after every batch
         from feedmon import pipeline
 
         return pipeline.parse(run_context(get_current_context()))

@@ -38,7 +38,7 @@ def airflow_home() -> Path:
     return _AIRFLOW_HOME
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_sessionfinish() -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from feedmon import storage
 
@@ -122,7 +123,7 @@ class FetchSettings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            kind = type(f.default)
+            kind: Any = type(f.default)
             try:
                 if kind is bool:
                     if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):

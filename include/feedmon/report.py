@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from feedmon import storage
 from feedmon.config import Settings
@@ -22,6 +22,10 @@ from feedmon.models import Article
 from feedmon.outputs import read_feed_health, read_snapshot, summarize
 from feedmon.urls import safe_href
 from feedmon.vocab import FAILED_STATUSES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.ticker import MaxNLocator
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +185,7 @@ def render_chart(data: DayData, figs: Mapping[str, Any]) -> bytes:
 
 
 def _hbar(
-    ax,
+    ax: Axes,
     labels: Sequence[str],
     values: Sequence[int],
     colours: Sequence[str],
@@ -205,7 +209,7 @@ def _hbar(
     ax.set_xlabel(xlabel, fontsize=10)
     ax.bar_label(bars, padding=3, fontsize=10)
     ax.set_xlim(0, max(values) * 1.15 + 0.5)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    cast("MaxNLocator", ax.xaxis.get_major_locator()).set_params(integer=True)  # an AutoLocator
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.8)
     ax.set_axisbelow(True)
 

@@ -25,7 +25,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference, task
+# AsyncCallback and the Deadline names are exported lazily by airflow.sdk; mypy does not see them.
+from airflow.sdk import (  # type: ignore[attr-defined]
+    AsyncCallback,
+    BaseNotifier,
+    DeadlineAlert,
+    DeadlineReference,
+    task,
+)
 from airflow.sdk.configuration import conf
 
 from feedmon import alerts

@@ -80,7 +80,7 @@ def clean_article(
             boilerplate.observe(source, article_key, "\n".join(line for p in paras for line in p))
         kept: list[list[str]] = []
         for p in paras:
-            lines = []
+            lines: list[str] = []
             for ln in p:
                 (removed if boilerplate.is_boilerplate(source, ln) else lines).append(ln)
             if lines:

@@ -186,7 +186,7 @@ def collapse(paras: list[list[str]], titles: tuple[str, ...], rules: CleanRules,
             continue
         j = best.get(key)
         if j is None and i < _LEDE_WINDOW:
-            j = _near_index(key, item[1], flat, keys, best, i)
+            j = _near_index(key, item[1], flat, keys, best)
         if j is None:
             best[key] = i
             continue
@@ -204,9 +204,7 @@ def _near_copy(key: str, keys: list[str]) -> bool:
     return len(key) >= 40 and any(len(k) >= 40 and (k.startswith(key) or key.startswith(k)) for k in keys)
 
 
-def _near_index(
-    key: str, text: str, flat: list[list[Any]], keys: list[str], best: dict[str, int], i: int
-) -> int | None:
+def _near_index(key: str, text: str, flat: list[list[Any]], keys: list[str], best: dict[str, int]) -> int | None:
     """Index of an earlier lede line this one truncates or is truncated by (``...`` teasers)."""
     if len(key) < 40:
         return None

@@ -71,16 +71,15 @@ class Decoder:
             raise ValueError(f"unsupported content-encoding {self.coding!r}")
         self.limit = limit
         self.total = 0
-        self._z = self._new()
+        self._z = self._member() if self.coding else None  # None: identity, bytes pass through
         self._raw_deflate_tried = False
         self._started = False
 
-    def _new(self) -> zlib._Decompress | None:
-        if self.coding in ("gzip", "x-gzip"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    def _member(self) -> zlib._Decompress:
+        """A fresh decompressor for the coding (a gzip body may hold several members)."""
         if self.coding == "deflate":
             return zlib.decompressobj()
-        return None
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
 
     def _count(self, chunk: bytes) -> bytes:
         self.total += len(chunk)
@@ -89,27 +88,29 @@ class Decoder:
         return chunk
 
     def feed(self, data: bytes) -> bytes:
-        if self._z is None:
+        """The decoded bytes of the next chunk off the wire (raises :class:`TooLarge` over the cap)."""
+        z = self._z
+        if z is None:
             return self._count(data)
         out: list[bytes] = []
         buf = data
         while buf:
             try:
-                chunk = self._z.decompress(buf, self.limit - self.total + 1)
+                chunk = z.decompress(buf, self.limit - self.total + 1)
             except zlib.error:
                 # "deflate" is often sent raw (no zlib header): retry once as raw deflate.
                 if self.coding == "deflate" and not self._started and not self._raw_deflate_tried:
                     self._raw_deflate_tried = True
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    z = self._z = zlib.decompressobj(-zlib.MAX_WBITS)
                     continue
                 raise
             self._started = True
             out.append(self._count(chunk))
-            if self._z.eof and self._z.unused_data.strip(b"\0"):
-                buf = self._z.unused_data  # concatenated gzip members
-                self._z = self._new()
+            if z.eof and z.unused_data.strip(b"\0"):
+                buf = z.unused_data  # concatenated gzip members
+                z = self._z = self._member()
             else:
-                buf = self._z.unconsumed_tail
+                buf = z.unconsumed_tail
         return b"".join(out)
 
     def flush(self) -> bytes:

@@ -117,7 +117,7 @@ def chart_geometry(chart: RegionChart, width: int = 760, height: int = 300) -> d
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
     bars = []
     for i, day in enumerate(chart.days):
-        y = top + plot_h
+        y: float = top + plot_h
         x = left + i * slot + (slot - bar_w) / 2
         for name, values in series.items():
             v = values[i]
@@ -311,7 +311,7 @@ def create_app(
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     @app.get("/api/summary")
-    def api_summary(user: Any = user_dep, date_: str | None = Query(None, alias="date")) -> JSONResponse:
+    def api_summary(_user: Any = user_dep, date_: str | None = Query(None, alias="date")) -> JSONResponse:
         """The day's figures as JSON."""
         day = _parse_day(date_)
         with FeedMonitor(_settings()[0]) as mon:
@@ -320,7 +320,7 @@ def create_app(
 
     @app.get("/api/feeds")
     def api_feeds(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         status: str | None = None,
         region: str | None = None,
@@ -336,7 +336,7 @@ def create_app(
 
     @app.get("/api/regions")
     def api_regions(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         days: int = Query(CHART_DAYS, ge=1, le=366),
         region: str | None = None,
@@ -352,7 +352,7 @@ def create_app(
 
     @app.get("/api/stories")
     def api_stories(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         region: str | None = None,
         limit: int = Query(25, ge=1, le=500),

@@ -78,8 +78,8 @@ def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str,
     if content_type:
         m = _CHARSET.search(content_type)
         http = _codec(m.group(1)) if m else None
-    m = _XML_DECL.match(body[:512])
-    xml = _codec(m.group(1).decode("ascii")) if m else None
+    decl = _XML_DECL.match(body[:512])
+    xml = _codec(decl.group(1).decode("ascii")) if decl else None
     declared = [c for i, c in enumerate((http, xml)) if c and c not in (http, xml)[:i]]
 
     if body.isascii():

@@ -149,8 +149,8 @@ def parse_feed(
     version = parsed.get("version") or None
     language = _clean_str(feed_meta.get("language")) or default_language
     bozo = bool(parsed.get("bozo"))
-    exc = parsed.get("bozo_exception")
-    error = f"{type(exc).__name__}: {exc}" if bozo and exc is not None else None
+    bozo_exc = parsed.get("bozo_exception")
+    error = f"{type(bozo_exc).__name__}: {bozo_exc}" if bozo and bozo_exc is not None else None
 
     entries: list[RawEntry] = []
     for entry in parsed.get("entries") or []:
