@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from feedmon.config import Settings
+from tests.fixtures.factories import OneDay
+
+#: The repository root and the committed fixtures: the one place tests compute a path from ``__file__``.
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE_DIR = REPO / "tests" / "fixtures"
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="feedmon-test-airflow-"))
 
 # Tests own their environment: never the developer's airflow_home or ./data.
@@ -48,6 +53,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("FEEDMON_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def one_day(data_dir: Path) -> Settings:
+    """Settings over a fresh data dir holding :class:`tests.fixtures.factories.OneDay` (two runs of one day)."""
+    settings = Settings.from_env()
+    OneDay.write(settings)
+    return settings
 
 
 @pytest.fixture

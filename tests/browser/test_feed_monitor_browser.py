@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fixtures import feed_monitor_data as fx
+from tests.conftest import REPO
+from tests.fixtures.factories import MonitorWeek as fx
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "artifacts"

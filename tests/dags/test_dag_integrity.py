@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from feedmon.airflow.tasks import ALLOWED_TAGS
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 

@@ -10,15 +10,13 @@ the execution API, the report, the failure callback) is Airflow and feedmon runn
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.fixtures.webhook import webhook_receiver
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

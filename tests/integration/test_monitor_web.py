@@ -18,9 +18,9 @@ from feedmon.config import Settings
 from feedmon.monitor.web import CSP, TOKEN_COOKIE, chart_geometry, create_app
 from feedmon.schema import FEED_HEALTH_SCHEMA, rows_to_table
 from feedmon.urls import safe_href
-from tests.fixtures import feed_monitor_data as fx
+from tests.conftest import REPO
+from tests.fixtures.factories import MonitorWeek as fx
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD, FORBIDDEN = "good-token", "viewer-without-ui-access"
 
 TODAY = datetime.now(UTC).date()  # the page defaults to today (UTC)
@@ -230,7 +230,7 @@ def test_plugin_registers_app_and_nav_entry_and_imports_cheaply() -> None:
         " if m in sys.modules]}))"
     )
     # conftest points AIRFLOW_HOME at a throw-away directory; the subprocess inherits it.
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["heavy"] == []
     assert info["apps"][0]["url_prefix"] == "/feedmon"

@@ -14,7 +14,7 @@ from feedmon.feeds import load_feeds
 from feedmon.monitor import NO_DATA, FeedMonitor, to_jsonable
 from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA
 from feedmon.vocab import FAILED_STATUSES, FEED_STATUSES
-from tests.fixtures import feed_monitor_data as fx
+from tests.fixtures.factories import MonitorWeek as fx
 
 TODAY = date(2026, 11, 28)
 
