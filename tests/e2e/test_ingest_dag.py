@@ -49,7 +49,8 @@ def test_scheduled_run_writes_logical_day_and_rerun_does_not_double(ingest_dag, 
     again = pd.read_parquet(snap)
     assert len(again) == len(df)
     assert set(again["article_id"]) == set(df["article_id"])
-    rerun_health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-27").set_index("feed_id")
+    health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-27")
+    rerun_health = health[health["run_id"] == rerun.run_id]
     fetched = rerun_health[rerun_health["status"] == "ok"]
     assert len(fetched) == 3 and (fetched["entries"] > 0).all(), "the rerun must fetch and parse again"
     assert (rerun_health["new_articles"] == 0).all()
