@@ -1,4 +1,7 @@
-"""feedmon.airflow: run identity, DAG-level alert settings, and what survives DAG serialization."""
+"""feedmon.airflow: run identity, DAG-level alert settings, and what survives DAG serialization.
+
+Here rather than in tests/unit: importing Airflow alone takes seconds, and unit stays fast.
+"""
 
 from __future__ import annotations
 
