@@ -210,6 +210,12 @@ def deadline_minutes_from_env(environ: Environ | None = None) -> float | None:
     return env_number("FEEDMON_DEADLINE_MINUTES", DEFAULT_DEADLINE_MINUTES, minimum=0, exclusive=True, environ=environ)
 
 
+def alert_webhook_from_env(environ: Environ | None = None) -> str | None:
+    """``FEEDMON_ALERT_WEBHOOK`` alone: the failure notifier still reaches people when another
+    setting is malformed (reading all of :class:`Settings` would refuse)."""
+    return _optional_text("FEEDMON_ALERT_WEBHOOK", environ)
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """Where alerts go and when the data counts as stale or a run as late."""
@@ -253,12 +259,6 @@ def data_dir_from_env(data_dir: str | None = None, environ: Environ | None = Non
     if storage.is_local(data):
         data = str(Path(data.removeprefix("file://")).expanduser().resolve())
     return data
-
-
-def alert_webhook_from_env(environ: Environ | None = None) -> str | None:
-    """``FEEDMON_ALERT_WEBHOOK`` alone: the failure notifier still reaches people when another
-    setting is malformed (reading all of :class:`Settings` would refuse)."""
-    return _optional_text("FEEDMON_ALERT_WEBHOOK", environ)
 
 
 @dataclass(frozen=True)
