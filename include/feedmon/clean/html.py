@@ -35,7 +35,7 @@ ESCAPED_MARKUP = re.compile(
 )
 
 
-def _html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
+def html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
     """Plain text with ``\\n`` between lines and ``\\n\\n`` between paragraphs."""
     from selectolax.lexbor import LexborHTMLParser  # imported lazily: the module loads fast
 
@@ -63,7 +63,7 @@ def _html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
     if depth == 0 and ESCAPED_MARKUP.search(text):
         # keep the breaks found so far: the second parse collapses plain newlines
         again = "<p>" + text.replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>" if structured else text
-        return _html_to_text(again, rules, depth + 1)
+        return html_to_text(again, rules, depth + 1)
     return text
 
 
@@ -161,11 +161,11 @@ def to_paragraphs(markup: str, rules: CleanRules) -> list[list[str]]:
     if rules.backslash_continuations:
         markup = backslashes(markup)
     if "<" in markup and _HAS_TAG.search(markup):
-        text = _html_to_text(markup, rules)
+        text = html_to_text(markup, rules)
     else:
         text = htmllib.unescape(markup) if "&" in markup else markup
         if ESCAPED_MARKUP.search(text):
-            text = _html_to_text(text, rules, 1)
+            text = html_to_text(text, rules, 1)
     text = tidy(fix_unicode(text))
     if not text:
         return []
