@@ -32,13 +32,18 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime
+import functools
 import re
 import xml.sax.saxutils
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from feedparser.datetimes import _parse_date
+from feedparser.datetimes import _date_handlers, _parse_date
+from feedparser.datetimes.rfc822 import _parse_date_rfc822
+from feedparser.datetimes.rfc822 import timezone_names as _rfc822_zones
+from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin, make_safe_absolute_uri
@@ -162,13 +167,29 @@ def _raw_entry(entry: Any, feed_id: str, base_url: str | None, language: str | N
     return RawEntry(
         feed_id=feed_id,
         guid=_clean_str(entry.get("id")),
-        link=_absolute(entry.get("link"), base_url),
+        link=_absolute_link(entry.get("link"), base_url),
         title=str(entry.get("title") or ""),
         html=html,
         published_at=_utc(entry),
         language=_clean_str(lang) or language,
         author=_clean_str(entry.get("author")),
     )
+
+
+# An absolute http(s) URL of plain ASCII with a non-empty path/query/fragment where present:
+# ``urljoin`` splits and re-joins it to the very same string, whatever the base.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f?#;\[\]\\]*)?(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?"
+)
+
+
+def _absolute_link(link: Any, base_url: str | None) -> str | None:
+    """``parse._absolute`` without ``urljoin``'s two URL parses when the link is plainly absolute."""
+    if isinstance(link, str) and link.isascii():
+        text = link.strip()
+        if text and _PLAIN_ABSOLUTE.fullmatch(text):
+            return text
+    return _absolute(link, base_url)
 
 
 _Handlers = tuple[str, str, Callable[..., Any] | None, Callable[..., Any] | None]
@@ -192,6 +213,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._safe_base: dict[str, str] = {}
         self._inline: dict[str, Callable[[etree._Element], bool] | bool] = {}
         self._inline_ok = False
+        self._depths: dict[str, int] = {}
         self._declared_at: dict[etree._Element, list[tuple[str, str]]] = {}
 
     # --- the tree walk (replaces expat + StrictFeedParser + unknown_starttag/unknown_endtag) ------
@@ -411,6 +433,25 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                 self.lang = self.langstack[-1]
         self.depth -= 1
 
+    def _start_item(self, attrs_d: dict[str, str]) -> None:
+        """feedparser's ``_start_item``, plus a fresh depth map for the new entry.
+
+        feedparser keeps the depths of an entry's values in ``property_depth_map`` keyed by the
+        entry itself (a dict whose hash is a Python method); values only ever go to the last entry,
+        so one map per entry, replaced here, is the same rule.
+        """
+        if attrs_d:
+            super()._start_item(attrs_d)
+        else:  # what feedparser's handler does without attributes (no rdf:about, no CDF ones)
+            self.entries.append(FeedParserDict())
+            self.elementstack.append(["item", 0, []])
+            self.inentry = 1
+            self.guidislink = 0
+            self.title_depth = -1
+        self._depths = {}
+
+    _start_entry = _start_item
+
     # --- short cuts: a leaf element of an entry in the plain state, in one step -----------------
     #
     # Each ``_in_*`` does what feedparser's start handler, the text and its end handler do together
@@ -421,6 +462,8 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
     def _shortcut(self, clark: str) -> Callable[[etree._Element], bool] | bool:
         """The short cut for an element name, or False."""
         name = self._tag_of(clark)[1][1]
+        if name in _DATE_KEYS:
+            return functools.partial(self._in_date, _DATE_KEYS[name])
         method = _SHORTCUTS.get(name)
         if method is not None:
             return getattr(self, method)  # type: ignore[no-any-return]
@@ -432,11 +475,6 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         if start is None and end is None and name not in _KEYMAP and name not in _READ_KEYS:
             return self._in_unknown
         return False
-
-    def _leaf_text(self, el: etree._Element) -> str:
-        """``pop``'s first steps for a leaf: the text, stripped."""
-        text = el.text
-        return text.strip() if text else ""
 
     def _in_ignore(self, el: etree._Element) -> bool:
         """An element whose handlers push, pop and store only keys no row reads (tags, media ...)."""
@@ -462,13 +500,10 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _in_title(self, el: etree._Element) -> bool:
         """``<title>``: the shallowest non-empty title of the entry wins."""
-        if len(el.attrib) and not _only(el, "type"):
-            return False
-        ctype = _map_content_type(el.get("type", "text/plain"))
-        if _is_base64(ctype) or ctype == _XHTML:
+        if _text_type(el, "text/plain") is None:
             return False
         depth = self.depth + 1
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         if not -1 < self.title_depth <= depth:
             self._store(self.entries[-1], "title", output, depth)
         if output:
@@ -479,10 +514,13 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         """RSS ``<link>`` with the address as text."""
         if len(el.attrib):
             return self._in_atom_link(el)
-        output = self._leaf_text(el)
-        if output:
+        text = el.text
+        output = text.strip() if text else ""
+        if output and (self.baseuri or ":///" in output):
             output = self.resolve_uri(output)
-        output = _fix(output).replace("&amp;", "&")
+        if not output.isascii():
+            output = _fix(output)
+        output = output.replace("&amp;", "&")
         if "&" in output:
             output = _AMP_REF.sub(r"&\g<1>", output)
         entry = self.entries[-1]
@@ -506,15 +544,14 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             stack[-1][2].append(text)
         return True
 
-    def _in_date(self, el: etree._Element) -> bool:
+    def _in_date(self, key: str, el: etree._Element) -> bool:
         """``<pubDate>``, ``<dc:date>``, ``<updated>`` ...: the text and feedparser's parse of it."""
-        if len(el.attrib):
+        if el.items():
             return False
-        key = _DATE_KEYS[self._tag_of(el.tag)[1][1]]
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         entry = self.entries[-1]
         self._store(entry, key, output, self.depth + 1)
-        dict.__setitem__(entry, key + "_parsed", _parse_date(output))
+        dict.__setitem__(entry, key + "_parsed", _date(output))
         return True
 
     def _in_guid(self, el: etree._Element) -> bool:
@@ -527,10 +564,12 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         else:
             guidislink = True
         self.guidislink = guidislink
-        output = self._leaf_text(el)
-        if output and guidislink:
+        text = el.text
+        output = text.strip() if text else ""
+        if output and guidislink and (self.baseuri or ":///" in output):
             output = self.resolve_uri(output)
-        output = _fix(output)
+        if not output.isascii():
+            output = _fix(output)
         entry = self.entries[-1]
         self._store(entry, "id", output, self.depth + 1)
         if not _has(entry, "guidislink"):
@@ -544,7 +583,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         if len(el.attrib):
             return False
         self.hasContent = 1
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         self._add_content("text/html", output)
         entry = self.entries[-1]
         if not _has(entry, "summary"):
@@ -553,21 +592,19 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _in_description(self, el: etree._Element) -> bool:
         """``<description>`` (also ``dc:``, ``media:``): the summary, or a content body if one exists."""
-        return self._summary_like(el, "text/html", "description")
+        return self._summary_like(el, "text/html")
 
     def _in_summary(self, el: etree._Element) -> bool:
         """Atom ``<summary>`` (also ``itunes:summary``)."""
-        return self._summary_like(el, "text/plain", "summary")
+        return self._summary_like(el, "text/plain")
 
-    def _summary_like(self, el: etree._Element, default_type: str, element: str) -> bool:
-        if len(el.attrib) and not _only(el, "type"):
-            return False
+    def _summary_like(self, el: etree._Element, default_type: str) -> bool:
         entry = self.entries[-1]
         as_content = _has(entry, "summary") and not self.hasContent
-        ctype = _map_content_type(el.get("type", "text/plain" if as_content else default_type))
-        if _is_base64(ctype) or ctype == _XHTML:
+        ctype = _text_type(el, "text/plain" if as_content else default_type)
+        if ctype is None:
             return False
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         if ctype == "text/plain" and not self.version.startswith("atom") and _looks_like(output):
             ctype = "text/html"
         if as_content:  # _start_content: the second push stays on feedparser's stack
@@ -575,9 +612,10 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             self.elementstack.append(["content", 1, []])
             self._add_content(ctype, output)
             return True
-        depth = self.depth + 1
-        self._store(entry, "summary", output, depth)
-        lang = self.lang.replace("_", "-") if self.lang else self.lang
+        self._store(entry, "summary", output, self.depth + 1)
+        lang = self.lang
+        if lang:
+            lang = lang.replace("_", "-")
         dict.__setitem__(
             entry, "summary_detail", {"type": ctype, "language": lang, "base": self.baseuri, "value": output}
         )
@@ -585,14 +623,12 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _in_content(self, el: etree._Element) -> bool:
         """Atom ``<content type=...>`` with text (not XHTML, not ``src``)."""
-        if len(el.attrib) and not _only(el, "type"):
-            return False
-        ctype = _map_content_type(el.get("type", "text/plain"))
-        if _is_base64(ctype) or ctype == _XHTML:
+        ctype = _text_type(el, "text/plain")
+        if ctype is None:
             return False
         self.hasContent = 1
         self.elementstack.append(["content", 1, []])
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         copy_to_summary = ctype in _SUMMARY_TYPES
         if ctype == "text/plain" and not self.version.startswith("atom") and _looks_like(output):
             ctype = "text/html"
@@ -608,19 +644,15 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             return False
         entry = self.entries[-1]
         dict.setdefault(entry, "authors", []).append(FeedParserDict())
-        output = _fix(self._leaf_text(el))
+        output = _leaf_text(el)
         self._store(entry, "author", output, self.depth + 1)
         self.inauthor = 0
         self._sync_author_detail()
         return True
 
     def _store(self, entry: Any, key: str, value: str, depth: int) -> None:
-        """``pop``'s rule for entry values: a deeper element never overwrites a shallower one.
-
-        ``property_depth_map`` is keyed by ``id(entry)``, not by the entry (whose hash is a Python
-        method); only ``pop`` and this method use it, and the entries outlive the walk.
-        """
-        depths = self.property_depth_map.setdefault(id(entry), {})
+        """``pop``'s rule for entry values: a deeper element never overwrites a shallower one."""
+        depths = self._depths
         old = depths.get(key)
         if old is None or depth <= old:
             depths[key] = depth
@@ -714,7 +746,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             else:
                 if element == "description":
                     element = "summary"
-                depths = self.property_depth_map.setdefault(id(entry), {})
+                depths = self._depths
                 old_depth = depths.get(element)
                 if old_depth is None or self.depth <= old_depth:
                     depths[element] = self.depth
@@ -834,9 +866,19 @@ def _moves_base(el: etree._Element) -> bool:
     return bool(len(el.attrib)) and any(name in _BASE_ATTRS for name in el.attrib)
 
 
-def _only(el: etree._Element, name: str) -> bool:
-    keys = el.keys()
-    return len(keys) == 1 and keys[0] == name
+def _text_type(el: etree._Element, default: str) -> str | None:
+    """The content type feedparser gives a text element; None for attributes the short cuts leave
+    to the handlers (anything but ``type``) and for types it does not keep as plain text
+    (XHTML, which it escapes, and the ones it base64-decodes)."""
+    attrs = el.items()
+    if not attrs:
+        return default
+    if len(attrs) != 1 or attrs[0][0] != "type":
+        return None
+    ctype: str = _map_content_type(attrs[0][1])
+    if _is_base64(ctype) or ctype == _XHTML:
+        return None
+    return ctype
 
 
 def _is_base64(ctype: str) -> bool:
@@ -846,6 +888,65 @@ def _is_base64(ctype: str) -> bool:
 
 def _looks_like(output: str) -> bool:
     return ("<" in output or "&" in output) and bool(_looks_like_html(output))
+
+
+def _leaf_text(el: etree._Element) -> str:
+    """What ``pop`` makes of a leaf element's text (no base64, no URI): stripped and repaired."""
+    text = el.text
+    if not text:
+        return ""
+    output = text.strip()
+    return output if output.isascii() else _fix(output)
+
+
+# the common shape "Sat, 02 May 2020 10:11:12 GMT|+0100", read exactly as feedparser's handler does
+_RFC822_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+_RFC822_ZONES: dict[str, int] = dict(_rfc822_zones)
+_RFC822 = re.compile(
+    r"(?:mon|tue|wed|thu|fri|sat|sun), ([0-9]{1,2}) ("
+    + "|".join(_RFC822_MONTHS)
+    + r") ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4}|"
+    + "|".join(sorted(_RFC822_ZONES, key=len, reverse=True))
+    + ")",
+    re.IGNORECASE | re.ASCII,
+)
+_DAY_COMMA = frozenset({"mon,", "tue,", "wed,", "thu,", "fri,", "sat,", "sun,"})
+# feedparser tries its date handlers in order; W3DTF, first, never reads "Sat, ..." (see _date)
+_RFC822_SECOND = _date_handlers[:2] == [_parse_date_w3dtf, _parse_date_rfc822]
+
+
+def _date(value: str) -> Any:
+    """``feedparser.datetimes._parse_date``, skipping the W3DTF attempt on an RFC 822 date.
+
+    W3DTF returns None for any text that starts with a day name and a comma (its year part is
+    then not four digits, or not a number), so the RFC 822 handler, second in line, decides.
+    """
+    match = _RFC822.fullmatch(value)
+    if match is not None and _RFC822_SECOND:
+        day, month, year, hour, minute, second, zone = match.groups()
+        if zone[0] in "+-":
+            hours, minutes = int(zone[1:3]), int(zone[3:5])
+            if zone[0] == "-":
+                hours, minutes = -hours, -minutes
+        else:
+            hours, minutes = _RFC822_ZONES[zone.lower()], 0
+        try:  # the same arithmetic as feedparser's RFC 822 handler
+            stamp = datetime.datetime(
+                int(year), _RFC822_MONTHS[month.lower()], int(day), int(hour), int(minute), int(second)
+            )
+            return (stamp - datetime.timedelta(hours=hours, minutes=minutes)).utctimetuple()
+        except (OverflowError, ValueError):
+            pass
+    if _RFC822_SECOND and value[:4].lower() in _DAY_COMMA:
+        try:
+            parsed = _parse_date_rfc822(value)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            parsed = None
+        if parsed and len(parsed) == 9:
+            return parsed
+    return _parse_date(value)
 
 
 def _fix(output: str) -> str:
