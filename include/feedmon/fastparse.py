@@ -277,12 +277,20 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _plain(self) -> bool:
         """True in the state the short cuts assume: inside an entry, no base URI, nothing special open."""
-        return bool(
-            self.inentry
-            and self._inline_ok
-            and not (self.incontent or self.inimage or self.intextinput or self.insource or self.baseuri)
-            and not (self.svgOK or self.decls)
-        )
+        if not self.inentry or self.incontent or self.inimage or self.intextinput or self.insource:
+            return False
+        if not self._inline_ok or self.svgOK or self.decls:
+            return False
+        # A base URI is fine when a child element without xml:base keeps it as it is (which leaves
+        # it in place after the child too); the short cuts resolve against it like ``pop`` does.
+        return not self.baseuri or self._child_base(self.baseuri) == self.baseuri
+
+    def _child_base(self, base: str) -> str:
+        """The base URI feedparser gives a child element that has no xml:base of its own."""
+        child = self._safe_base.get(base)
+        if child is None:
+            child = self._safe_base[base] = make_safe_absolute_uri(base, base) or base
+        return child
 
     def _declare(self, prefix: str | None, uri: str) -> None:
         """A namespace declaration, as feedparser's ``startPrefixMapping`` sees it."""
@@ -362,11 +370,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     self._inline.clear()
         else:
             if self.baseuri:
-                base = self._safe_base.get(self.baseuri)
-                if base is None:
-                    base = make_safe_absolute_uri(self.baseuri, self.baseuri) or self.baseuri
-                    self._safe_base[self.baseuri] = base
-                self.baseuri = base
+                self.baseuri = self._child_base(self.baseuri)
             lang = self.lang
         if lang and tag in ("feed", "rss", "rdf:RDF"):  # sic: feedparser's tags are lower case
             self.feeddata["language"] = lang.replace("_", "-")
@@ -480,6 +484,14 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         """An element whose handlers push, pop and store only keys no row reads (tags, media ...)."""
         return not _moves_base(el)
 
+    def _in_source(self, el: etree._Element) -> bool:
+        """RSS 2.0 ``<source url=...>name</source>``: only the reset of the title depth matters."""
+        attrs = el.items()
+        if attrs and (len(attrs) != 1 or attrs[0][0] != "url"):
+            return False
+        self.title_depth = -1
+        return True
+
     def _in_ignore_text_up(self, el: etree._Element) -> bool:
         """Like ``_in_ignore`` for handlers that push nothing: the text goes to the open element."""
         if _moves_base(el):
@@ -508,6 +520,15 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             self._store(self.entries[-1], "title", output, depth)
         if output:
             self.title_depth = depth
+        return True
+
+    def _in_media_title(self, el: etree._Element) -> bool:
+        """``<media:title>``: a title like any other, but it leaves the title depth as it was."""
+        if _text_type(el, "text/plain") is None:
+            return False
+        depth = self.depth + 1
+        if not -1 < self.title_depth <= depth:
+            self._store(self.entries[-1], "title", _leaf_text(el), depth)
         return True
 
     def _in_link(self, el: etree._Element) -> bool:
@@ -776,6 +797,8 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 _SHORTCUTS: dict[str, str] = {
     "title": "_in_title",
     "dc_title": "_in_title",
+    "media_title": "_in_media_title",
+    "source": "_in_source",
     "link": "_in_link",
     "pubdate": "_in_date",
     "published": "_in_date",
