@@ -1,0 +1,230 @@
+"""The lxml fast path (``feedmon.fastparse``) against feedparser (``feedmon.parse.parse_feed``).
+
+Every feed file in the repository, the 30 real captures in ``tests/fixtures/realfeeds`` and the
+~2,000 test feeds of feedparser's own sdist (fetched hash-pinned by
+``tools/fetch_feedparser_tests.py``) go through both parsers. Wherever the fast path returns a
+result it must equal feedparser's:
+
+* the document-level fields ``parse_feed`` reports (feedparser found it well-formed: ``bozo`` False,
+  no error; the same feed title, language and version);
+* every :class:`~feedmon.models.RawEntry`, field by field (guid, link, title, html, published_at,
+  language, author), with no normalisation at all;
+* what reaches the snapshot: :func:`feedmon.clean.clean_article` of each entry (title, text,
+  dateline, agency);
+* and the same again with the short cuts switched off, so the general handler path is held to
+  feedparser on its own.
+
+A difference that cannot be fixed goes into ``ALLOWED`` with its reason; an entry there that no
+longer happens fails the test, so the list only ever holds real, current differences. It is empty.
+The fast path must also take most documents (or it would pass by always falling back) and refuse
+the ill-formed ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from feedmon import fastparse
+from feedmon.clean import clean_article
+from feedmon.parse import ParsedFeed, _as_utf8_document, decode_body, parse_feed
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_URL = "https://example.test/feeds/feed.xml"  # exercises link resolution in both paths
+DEFAULT_LANGUAGE = "und"
+FEED_SUFFIXES = {".xml", ".atom", ".rss", ".rdf", ".html"}
+
+# (corpus, path inside it, field) -> why the two parsers may differ there. Keep it short.
+ALLOWED: dict[tuple[str, str, str], str] = {}
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How one corpus went: files, fast-path takers, fallback reasons, differences found."""
+
+    files: int = 0
+    fast: int = 0
+    entries: int = 0
+    fallbacks: Counter[str] = dataclasses.field(default_factory=Counter)
+    differences: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FEED_SUFFIXES)
+
+
+def _general_path(doc: bytes) -> fastparse.FastFeed | None:
+    """The fast path with every element through the general handlers (no short cuts)."""
+    walker = fastparse._walk(doc, shortcuts=False)
+    if isinstance(walker, str):
+        return None
+    language = fastparse._clean_str(walker.feeddata.get("language")) or DEFAULT_LANGUAGE
+    entries = [fastparse._raw_entry(e, "f", BASE_URL, language) for e in walker.entries]
+    return fastparse.FastFeed(entries, fastparse._clean_str(walker.feeddata.get("title")), language, walker.version)
+
+
+def _compare(ref: ParsedFeed, fast: fastparse.FastFeed, *, clean: bool) -> Iterator[tuple[str, str]]:
+    """(field, what differs) for every difference between feedparser's result and the fast path's."""
+    if ref.bozo or ref.error:
+        yield "bozo", f"feedparser: {ref.error!r}; the fast path took the document"
+    for name in ("feed_title", "language", "version"):
+        if getattr(ref, name) != getattr(fast, name):
+            yield name, f"{getattr(ref, name)!r} != {getattr(fast, name)!r}"
+    if len(ref.entries) != len(fast.entries):
+        yield "entries", f"{len(ref.entries)} != {len(fast.entries)}"
+    for i, (a, b) in enumerate(zip(ref.entries, fast.entries, strict=False)):
+        for name, value in dataclasses.asdict(a).items():
+            other = getattr(b, name)
+            if value != other:
+                yield name, f"entry {i}: {value!r:.200} != {other!r:.200}"
+        if clean:
+            ca = clean_article(a.title, a.html, source="diff")
+            cb = clean_article(b.title, b.html, source="diff")
+            if ca != cb:
+                yield "clean_article", f"entry {i}: {ca!r:.200} != {cb!r:.200}"
+
+
+def _run(corpus: str, root: Path, *, clean: bool = True) -> Outcome:
+    out = Outcome()
+    for path in _files(root):
+        rel = path.relative_to(root).as_posix()
+        body = path.read_bytes()
+        out.files += 1
+        ref = parse_feed(body, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
+        if not body.strip():
+            out.fallbacks["empty body"] += 1
+            continue
+        doc = _as_utf8_document(decode_body(body)[0])
+        fast = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
+        if fast is None:
+            reason = fastparse.fallback_reason(doc) or "?"
+            out.fallbacks[reason.split(":")[0].split(" '")[0]] += 1
+            assert _general_path(doc) is None, f"{rel}: general path took what the fast path refused"
+            continue
+        out.fast += 1
+        out.entries += len(fast.entries)
+        for field, detail in _compare(ref, fast, clean=clean):
+            out.differences.append((rel, field, detail))
+        general = _general_path(doc)
+        assert general is not None, f"{rel}: general path refused what the fast path took"
+        for field, detail in _compare(ref, general, clean=False):
+            out.differences.append((rel, field, "general path: " + detail))
+    return out
+
+
+def _check(corpus: str, out: Outcome) -> None:
+    """No difference outside ALLOWED, and no ALLOWED entry that no longer happens."""
+    found = {(corpus, rel, field) for rel, field, _ in out.differences}
+    unexplained = [d for d in out.differences if (corpus, d[0], d[1]) not in ALLOWED]
+    stale = [key for key in ALLOWED if key[0] == corpus and key not in found]
+    report = "\n".join(f"  {rel} [{field}] {detail}" for rel, field, detail in unexplained[:40])
+    assert not unexplained, f"{len(unexplained)} differences in {corpus}:\n{report}"
+    assert not stale, f"ALLOWED entries that no longer differ: {stale}"
+    print(
+        f"\n{corpus}: {out.files} files, fast path on {out.fast} ({out.entries} entries), "
+        f"fallbacks {dict(out.fallbacks)}",
+        file=sys.stderr,
+    )
+
+
+def test_repo_feeds() -> None:
+    """Every feed file the repository ships or tests with."""
+    for corpus, root in (
+        ("tests/fixtures/feeds", REPO / "tests" / "fixtures" / "feeds"),
+        ("include/sample_feeds", REPO / "include" / "sample_feeds"),
+        ("eval/captures", REPO / "eval" / "captures"),
+    ):
+        if not root.is_dir():
+            continue
+        out = _run(corpus, root)
+        _check(corpus, out)
+        if corpus == "include/sample_feeds":
+            assert out.fast == out.files, out.fallbacks
+    fixtures = REPO / "tests" / "fixtures" / "feeds"
+    # the ill-formed fixtures are exactly the ones left to feedparser
+    refused = {
+        p.name
+        for p in _files(fixtures)
+        if fastparse.parse_document(_as_utf8_document(decode_body(p.read_bytes())[0]), feed_id="f") is None
+    }
+    assert refused == {"entities.xml", "truncated.xml", "html_page.html"}
+
+
+def test_real_captures() -> None:
+    """The 30 real captures: the fast path takes every one of them, with identical results."""
+    out = _run("realfeeds", REPO / "tests" / "fixtures" / "realfeeds")
+    _check("realfeeds", out)
+    assert out.files == 30
+    assert out.fast == 30, out.fallbacks
+    assert out.entries >= 1100
+
+
+@pytest.fixture(scope="session")
+def feedparser_tests() -> Path:
+    """feedparser's test feeds from its sdist (downloaded once, hash-checked, into .cache/)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from fetch_feedparser_tests import tests_dir
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    return tests_dir()
+
+
+def test_feedparser_own_test_feeds(feedparser_tests: Path) -> None:
+    """feedparser's own test suite: the fast path takes most of it and agrees wherever it does."""
+    out = _run("feedparser-sdist", feedparser_tests, clean=False)
+    _check("feedparser-sdist", out)
+    assert out.files > 2000
+    assert out.fast > 1600, (out.fast, out.fallbacks)
+    # the ones it leaves: XML that is not well-formed and markup inside text constructs
+    assert out.fallbacks.most_common(1)[0][0].startswith(("not well-formed", "element"))
+
+
+def test_script_in_description_never_reaches_the_snapshot() -> None:
+    """Neither path sanitises (parse_feed turns feedparser's sanitiser off); clean_article drops
+    scripts, styles and event handlers, and it gets the very same HTML from both."""
+    feed = (
+        b"<rss version='2.0'><channel><title>t</title><item><title>Hi &lt;b&gt;there&lt;/b&gt;</title>"
+        b'<link>https://example.test/a</link><description>&lt;p onclick="steal()"&gt;Kept text.'
+        b"&lt;script&gt;alert('x')&lt;/script&gt;&lt;style&gt;p{color:red}&lt;/style&gt;&lt;/p&gt;"
+        b"</description></item></channel></rss>"
+    )
+    ref = parse_feed(feed, feed_id="f")
+    fast = fastparse.parse_document(_as_utf8_document(decode_body(feed)[0]), feed_id="f")
+    assert fast is not None
+    assert [dataclasses.asdict(e) for e in fast.entries] == [dataclasses.asdict(e) for e in ref.entries]
+    (entry,) = fast.entries
+    assert "<script>" in entry.html  # unsanitised on purpose, as feedparser gives it to parse_feed
+    cleaned = clean_article(entry.title, entry.html)
+    for bad in ("alert", "script", "color:red", "onclick", "steal"):
+        assert bad not in cleaned.text and bad not in cleaned.title
+    assert "Kept text." in cleaned.text
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # external entity (XXE): must not read the file, must not even parse
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<rss version='2.0'><channel><item><title>&x;</title></item></channel></rss>",
+        # entity expansion ("billion laughs")
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><rss version="2.0"><channel><item><title>&c;</title>'
+        b"</item></channel></rss>",
+        # a DTD from the network
+        b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/rss.dtd"><rss version="2.0"/>',
+        # not well-formed, not a feed, NUL bytes
+        b"<rss version='2.0'><channel><item><title>a &nbsp; b</title></item></channel></rss>",
+        b"<html><body><p>hello</p></body></html>",
+        "<rss version='2.0'><channel><title>\x00</title></channel></rss>".encode("utf-16-le"),
+    ],
+)
+def test_refuses_what_it_must_not_parse(doc: bytes) -> None:
+    """DTDs, entities, network, ill-formed XML and foreign roots all go to feedparser."""
+    assert fastparse.parse_document(doc, feed_id="f") is None
+    assert fastparse.fallback_reason(doc)
