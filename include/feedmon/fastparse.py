@@ -35,6 +35,7 @@ import contextlib
 import datetime
 import functools
 import re
+import time
 import xml.sax.saxutils
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def _walk(doc: bytes, *, shortcuts: bool = True) -> _Walker | str:
         return "DOCTYPE"  # feedparser strips and rewrites DOCTYPEs (and their entities)
     walker = _Walker()
     try:
-        walker.walk(root, inline=shortcuts)
+        walker.walk(root, inline=shortcuts, doc=doc)
     except _Unsupported as exc:
         return str(exc)
     except Exception as exc:  # a handler tripped: feedparser would too (or differ); let it decide
@@ -212,19 +213,31 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._tags: dict[str, tuple[str, _Handlers]] = {}
         self._safe_base: dict[str, str] = {}
         self._inline: dict[str, Callable[[etree._Element], bool] | bool] = {}
+        self._nested: dict[str, Callable[[etree._Element], bool] | bool] = {}
         self._inline_ok = False
         self._depths: dict[str, int] = {}
         self._declared_at: dict[etree._Element, list[tuple[str, str]]] = {}
 
     # --- the tree walk (replaces expat + StrictFeedParser + unknown_starttag/unknown_endtag) ------
 
-    def walk(self, root: etree._Element, *, inline: bool = True) -> None:
-        """Feed every element, text and namespace declaration to the handlers in document order."""
+    def walk(self, root: etree._Element, *, inline: bool = True, doc: bytes | None = None) -> None:
+        """Feed every element, text and namespace declaration to the handlers in document order.
+
+        ``doc``, the parsed bytes, lets a document without ``xmlns`` below the root skip the search
+        for nested declarations (each one needs that word in the source).
+        """
         root_tag = self._tag_of(root.tag)[0]
         if root_tag not in _ROOTS:
             raise _Unsupported(f"root element {root_tag!r}")
         self._inline_ok = inline
-        declared = [ns for _, ns in etree.iterwalk(root, events=("start-ns",))]
+        declared = []
+        for event, item in etree.iterwalk(root, events=("start-ns", "start")):
+            if event == "start":
+                break
+            declared.append(item)  # the root's declarations, in document order
+        if doc is None or doc.count(b"xmlns") != len(declared):
+            # perhaps declarations below the root: list them all (the root's come first)
+            declared = [ns for _, ns in etree.iterwalk(root, events=("start-ns",))]
         if len(declared) != len(root.nsmap):
             # declarations below the root too: note which element makes which (SAX order)
             pending: list[tuple[str, str]] = []
@@ -257,18 +270,29 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._end(handlers)
 
     def _children(self, el: etree._Element, stack: list[list[Any]]) -> None:
-        """The children of ``el``: common leaf elements of an entry take a short cut (``_in_*``)."""
+        """The children of ``el``: common entry elements take a short cut (``_in_*``)."""
         inline = self._inline
+        nested = self._nested
         declared = self._declared_at
         plain = self._plain()
         for child in el:
             clark = child.tag
-            shortcut = inline.get(clark)
-            if shortcut is None:
-                shortcut = inline[clark] = self._shortcut(clark)
-            if not (shortcut and plain and not len(child) and child not in declared and shortcut(child)):
-                self._element(child)
-                plain = self._plain()
+            if len(child):
+                shortcut = nested.get(clark)
+                if shortcut is None:
+                    shortcut = nested[clark] = self._nested_shortcut(clark)
+                if shortcut and child not in declared and shortcut(child):
+                    plain = self._plain()
+                else:
+                    self._element(child)
+                    plain = self._plain()
+            else:
+                shortcut = inline.get(clark)
+                if shortcut is None:
+                    shortcut = inline[clark] = self._shortcut(clark)
+                if not (shortcut and plain and child not in declared and shortcut(child)):
+                    self._element(child)
+                    plain = self._plain()
             tail = child.tail
             if tail and stack:
                 if self.contentparams.get("type") == _XHTML:
@@ -302,6 +326,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             self.decls["xmlns:" + prefix] = uri
         self._tags.clear()  # tag names depend on the declarations seen so far
         self._inline.clear()
+        self._nested.clear()
 
     def _tag_of(self, clark: str) -> tuple[str, _Handlers]:
         """feedparser's name for an element (``dc:creator``, ``title`` ...) and its handlers."""
@@ -368,6 +393,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     self.track_namespace(key[6:] or None, value)
                     self._tags.clear()
                     self._inline.clear()
+                    self._nested.clear()
         else:
             if self.baseuri:
                 self.baseuri = self._child_base(self.baseuri)
@@ -425,6 +451,10 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             end()
         except AttributeError:
             self.pop(name)
+        self._leave()
+
+    def _leave(self) -> None:
+        """The end of ``unknown_endtag``: base URI, language and depth go back to the parent's."""
         if self.incontent:
             raise _Unsupported("element end inside content")
         if self.basestack:
@@ -479,6 +509,51 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         if start is None and end is None and name not in _KEYMAP and name not in _READ_KEYS:
             return self._in_unknown
         return False
+
+    def _nested_shortcut(self, clark: str) -> Callable[[etree._Element], bool] | bool:
+        """The short cut for an element with children, or False."""
+        name = self._tag_of(clark)[1][1]
+        if name in ("item", "entry"):
+            return self._in_item
+        if name in ("media_group", "media_content"):
+            return self._in_transparent
+        return False
+
+    def _in_item(self, el: etree._Element) -> bool:
+        """``<item>``/``<entry>`` without attributes: feedparser's start and end around its children."""
+        if self.inentry or self.incontent or self.decls or not self._inline_ok or el.items():
+            return False
+        base = self.baseuri
+        if base and self._child_base(base) != base:
+            return False
+        self.depth += 1
+        self.basestack.append(base)
+        self.langstack.append(self.lang)
+        self.intextinput = 0  # the start tag of an element feedparser does not exempt
+        self.inimage = 0
+        self._start_item({})
+        stack = self.elementstack
+        text = el.text
+        if text:
+            stack[-1][2].append(text)
+        self._children(el, stack)
+        self._end_item()
+        self._leave()
+        return True
+
+    def _in_transparent(self, el: etree._Element) -> bool:
+        """``<media:group>``/``<media:content>`` with children: their handlers push nothing and store
+        only media keys, so in the plain state only the depth of the children changes."""
+        if not self._plain() or _moves_base(el) or el.get(_XML_LANG) is not None or el.get("lang") is not None:
+            return False
+        self.depth += 1
+        stack = self.elementstack
+        text = el.text
+        if text and stack:
+            stack[-1][2].append(text)
+        self._children(el, stack)
+        self.depth -= 1
+        return True
 
     def _in_ignore(self, el: etree._Element) -> bool:
         """An element whose handlers push, pop and store only keys no row reads (tags, media ...)."""
@@ -877,7 +952,8 @@ _READ_KEYS = frozenset(
 _KEYMAP = frozenset(FeedParserDict.keymap)
 _ATOM_LINK_ATTRS = frozenset({"href", "rel", "type", "title", "length", "hreflang"})
 _SUMMARY_TYPES = frozenset({"text/plain", "text/html", _XHTML})
-_BASE_ATTRS = frozenset({"base", "{http://www.w3.org/XML/1998/namespace}base"})
+_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 # feedparser's dict answers `in` in Python; for the keys used here a plain dict's answer is the same
@@ -886,7 +962,7 @@ _has = dict.__contains__
 
 def _moves_base(el: etree._Element) -> bool:
     """An ``xml:base`` (or bare ``base``) attribute changes feedparser's base URI for what follows."""
-    return bool(len(el.attrib)) and any(name in _BASE_ATTRS for name in el.attrib)
+    return el.get(_XML_BASE) is not None or el.get("base") is not None
 
 
 def _text_type(el: etree._Element, default: str) -> str | None:
@@ -928,16 +1004,36 @@ _RFC822_MONTHS = {
 }
 _RFC822_ZONES: dict[str, int] = dict(_rfc822_zones)
 _RFC822 = re.compile(
-    r"(?:mon|tue|wed|thu|fri|sat|sun), ([0-9]{1,2}) ("
+    r"(?:mon|tue|wed|thu|fri|sat|sun), ([0-9]{1,2} (?:"
     + "|".join(_RFC822_MONTHS)
-    + r") ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4}|"
+    + r") [0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4}|"
     + "|".join(sorted(_RFC822_ZONES, key=len, reverse=True))
     + ")",
     re.IGNORECASE | re.ASCII,
 )
+_EPOCH_DAYS = datetime.date(1970, 1, 1).toordinal()
 _DAY_COMMA = frozenset({"mon,", "tue,", "wed,", "thu,", "fri,", "sat,", "sun,"})
 # feedparser tries its date handlers in order; W3DTF, first, never reads "Sat, ..." (see _date)
 _RFC822_SECOND = _date_handlers[:2] == [_parse_date_w3dtf, _parse_date_rfc822]
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc822_days(dmy: str) -> int | None:
+    """Days since 1970 of "2 May 2020" (None for a date that does not exist)."""
+    day, month, year = dmy.split(" ")
+    try:
+        return datetime.date(int(year), _RFC822_MONTHS[month.lower()], int(day)).toordinal() - _EPOCH_DAYS
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _rfc822_offset(zone: str) -> int:
+    """Seconds east of UTC, the way feedparser's RFC 822 handler reads the zone."""
+    if zone[0] in "+-":
+        offset = int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
+        return -offset if zone[0] == "-" else offset
+    return _RFC822_ZONES[zone.lower()] * 3600
 
 
 def _date(value: str) -> Any:
@@ -948,20 +1044,15 @@ def _date(value: str) -> Any:
     """
     match = _RFC822.fullmatch(value)
     if match is not None and _RFC822_SECOND:
-        day, month, year, hour, minute, second, zone = match.groups()
-        if zone[0] in "+-":
-            hours, minutes = int(zone[1:3]), int(zone[3:5])
-            if zone[0] == "-":
-                hours, minutes = -hours, -minutes
-        else:
-            hours, minutes = _RFC822_ZONES[zone.lower()], 0
-        try:  # the same arithmetic as feedparser's RFC 822 handler
-            stamp = datetime.datetime(
-                int(year), _RFC822_MONTHS[month.lower()], int(day), int(hour), int(minute), int(second)
-            )
-            return (stamp - datetime.timedelta(hours=hours, minutes=minutes)).utctimetuple()
-        except (OverflowError, ValueError):
-            pass
+        dmy, hour, minute, second, zone = match.groups()
+        days = _rfc822_days(dmy)
+        h, m, s = int(hour), int(minute), int(second)
+        if days is not None and h < 24 and m < 60 and s < 60:
+            # what feedparser computes, (datetime(...) - offset).utctimetuple(), without the
+            # datetime objects; out of datetime's range it returns None, so ask it then
+            parsed = time.gmtime(days * 86400 + h * 3600 + m * 60 + s - _rfc822_offset(zone))
+            if 1 <= parsed.tm_year <= 9999:
+                return parsed
     if _RFC822_SECOND and value[:4].lower() in _DAY_COMMA:
         try:
             parsed = _parse_date_rfc822(value)
