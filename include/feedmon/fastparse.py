@@ -214,6 +214,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._safe_base: dict[str, str] = {}
         self._inline: dict[str, Callable[[etree._Element], bool] | bool] = {}
         self._nested: dict[str, Callable[[etree._Element], bool] | bool] = {}
+        self._feed_skip: dict[str, bool] = {}
         self._inline_ok = False
         self._depths: dict[str, int] = {}
         self._declared_at: dict[etree._Element, list[tuple[str, str]]] = {}
@@ -273,6 +274,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         """The children of ``el``: common entry elements take a short cut (``_in_*``)."""
         inline = self._inline
         nested = self._nested
+        feed_skip = self._feed_skip
         declared = self._declared_at
         plain = self._plain()
         for child in el:
@@ -286,11 +288,18 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                 else:
                     self._element(child)
                     plain = self._plain()
-            else:
+            elif plain == 1:
                 shortcut = inline.get(clark)
                 if shortcut is None:
                     shortcut = inline[clark] = self._shortcut(clark)
-                if not (shortcut and plain and child not in declared and shortcut(child)):
+                if not (shortcut and child not in declared and shortcut(child)):
+                    self._element(child)
+                    plain = self._plain()
+            else:
+                skip = feed_skip.get(clark)
+                if skip is None:
+                    skip = feed_skip[clark] = self._tag_of(clark)[1][1] not in _FEED_KEEP
+                if not (plain and skip and child not in declared and not _moves_base(child)):
                     self._element(child)
                     plain = self._plain()
             tail = child.tail
@@ -299,15 +308,22 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     tail = _escape(tail)
                 stack[-1][2].append(tail)
 
-    def _plain(self) -> bool:
-        """True in the state the short cuts assume: inside an entry, no base URI, nothing special open."""
-        if not self.inentry or self.incontent or self.inimage or self.intextinput or self.insource:
-            return False
+    def _plain(self) -> int:
+        """Which short cuts the state allows: 1 inside an entry, 2 at feed level, 0 none.
+
+        Nothing special may be open (content, image, textinput, source, SVG) and the base URI must
+        be one a child without xml:base keeps as it is (which leaves it in place after the child
+        too); the short cuts resolve against it like ``pop`` does.
+        """
+        if self.incontent or self.inimage or self.intextinput or self.insource:
+            return 0
         if not self._inline_ok or self.svgOK or self.decls:
-            return False
-        # A base URI is fine when a child element without xml:base keeps it as it is (which leaves
-        # it in place after the child too); the short cuts resolve against it like ``pop`` does.
-        return not self.baseuri or self._child_base(self.baseuri) == self.baseuri
+            return 0
+        if self.baseuri and self._child_base(self.baseuri) != self.baseuri:
+            return 0
+        if self.inentry:
+            return 1
+        return 2 if self.infeed else 0
 
     def _child_base(self, base: str) -> str:
         """The base URI feedparser gives a child element that has no xml:base of its own."""
@@ -327,6 +343,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._tags.clear()  # tag names depend on the declarations seen so far
         self._inline.clear()
         self._nested.clear()
+        self._feed_skip.clear()
 
     def _tag_of(self, clark: str) -> tuple[str, _Handlers]:
         """feedparser's name for an element (``dc:creator``, ``title`` ...) and its handlers."""
@@ -394,6 +411,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     self._tags.clear()
                     self._inline.clear()
                     self._nested.clear()
+                    self._feed_skip.clear()
         else:
             if self.baseuri:
                 self.baseuri = self._child_base(self.baseuri)
@@ -544,7 +562,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
     def _in_transparent(self, el: etree._Element) -> bool:
         """``<media:group>``/``<media:content>`` with children: their handlers push nothing and store
         only media keys, so in the plain state only the depth of the children changes."""
-        if not self._plain() or _moves_base(el) or el.get(_XML_LANG) is not None or el.get("lang") is not None:
+        if self._plain() != 1 or _moves_base(el) or el.get(_XML_LANG) is not None or el.get("lang") is not None:
             return False
         self.depth += 1
         stack = self.elementstack
@@ -608,7 +626,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _in_link(self, el: etree._Element) -> bool:
         """RSS ``<link>`` with the address as text."""
-        if len(el.attrib):
+        if el.items():
             return self._in_atom_link(el)
         text = el.text
         output = text.strip() if text else ""
@@ -621,8 +639,8 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             output = _AMP_REF.sub(r"&\g<1>", output)
         entry = self.entries[-1]
         link: dict[str, str] = {"rel": "alternate", "type": "text/html"}
-        dict.setdefault(entry, "links", []).append(link)
-        dict.__setitem__(entry, "link", output)
+        _setdefault(entry, "links", []).append(link)
+        _setitem(entry, "link", output)
         if output:
             link["href"] = output
         return True
@@ -647,16 +665,16 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         output = _leaf_text(el)
         entry = self.entries[-1]
         self._store(entry, key, output, self.depth + 1)
-        dict.__setitem__(entry, key + "_parsed", _date(output))
+        _setitem(entry, key + "_parsed", _date(output))
         return True
 
     def _in_guid(self, el: etree._Element) -> bool:
         """``<guid>``/``<id>``: the id, and the link too unless ``isPermaLink`` says otherwise."""
-        if len(el.attrib):
-            keys = el.keys()
-            if len(keys) != 1 or keys[0].lower() != "ispermalink":
+        attrs = el.items()
+        if attrs:
+            if len(attrs) != 1 or attrs[0][0].lower() != "ispermalink":
                 return False
-            guidislink = el.get(keys[0]) == "true"
+            guidislink = attrs[0][1] == "true"
         else:
             guidislink = True
         self.guidislink = guidislink
@@ -669,21 +687,21 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         entry = self.entries[-1]
         self._store(entry, "id", output, self.depth + 1)
         if not _has(entry, "guidislink"):
-            dict.__setitem__(entry, "guidislink", guidislink and not _has(entry, "link"))
+            _setitem(entry, "guidislink", guidislink and not _has(entry, "link"))
         if guidislink and not _has(entry, "link"):
-            dict.__setitem__(entry, "link", output)
+            _setitem(entry, "link", output)
         return True
 
     def _in_content_encoded(self, el: etree._Element) -> bool:
         """``<content:encoded>``: an HTML content body, also the summary if there is none yet."""
-        if len(el.attrib):
+        if el.items():
             return False
         self.hasContent = 1
         output = _leaf_text(el)
         self._add_content("text/html", output)
         entry = self.entries[-1]
         if not _has(entry, "summary"):
-            dict.__setitem__(entry, "summary", output)
+            _setitem(entry, "summary", output)
         return True
 
     def _in_description(self, el: etree._Element) -> bool:
@@ -712,9 +730,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         lang = self.lang
         if lang:
             lang = lang.replace("_", "-")
-        dict.__setitem__(
-            entry, "summary_detail", {"type": ctype, "language": lang, "base": self.baseuri, "value": output}
-        )
+        _setitem(entry, "summary_detail", {"type": ctype, "language": lang, "base": self.baseuri, "value": output})
         return True
 
     def _in_content(self, el: etree._Element) -> bool:
@@ -731,15 +747,15 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._add_content(ctype, output)
         entry = self.entries[-1]
         if copy_to_summary and not _has(entry, "summary"):
-            dict.__setitem__(entry, "summary", output)
+            _setitem(entry, "summary", output)
         return True
 
     def _in_author(self, el: etree._Element) -> bool:
         """``<author>``/``<dc:creator>`` with the name as text."""
-        if len(el.attrib):
+        if el.items():
             return False
         entry = self.entries[-1]
-        dict.setdefault(entry, "authors", []).append(FeedParserDict())
+        _setdefault(entry, "authors", []).append(FeedParserDict())
         output = _leaf_text(el)
         self._store(entry, "author", output, self.depth + 1)
         self.inauthor = 0
@@ -752,12 +768,12 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         old = depths.get(key)
         if old is None or depth <= old:
             depths[key] = depth
-            dict.__setitem__(entry, key, value)
+            _setitem(entry, key, value)
 
     def _add_content(self, ctype: str, value: str) -> None:
         lang = self.lang.replace("_", "-") if self.lang else self.lang
         entry = self.entries[-1]
-        dict.setdefault(entry, "content", []).append(
+        _setdefault(entry, "content", []).append(
             {"type": ctype, "language": lang, "base": self.baseuri, "value": value}
         )
 
@@ -950,6 +966,39 @@ _READ_KEYS = frozenset(
     }
 )
 _KEYMAP = frozenset(FeedParserDict.keymap)
+# Feed-level leaves matter only through the feed's title and language, the content switches
+# (hasContent, _summaryKey) and the contexts (image, textinput, source); everything else a
+# feed-level leaf does lands in keys no row reads, so in the plain feed state it is skipped.
+_FEED_KEEP = frozenset(
+    {
+        "title",
+        "dc_title",
+        "media_title",
+        "language",
+        "dc_language",
+        "image",
+        "textinput",
+        "itunes_image",
+        "itunes_link",
+        "source",
+        "rss",
+        "channel",
+        "feed",
+        "item",
+        "entry",
+        "content",
+        "content_encoded",
+        "fullitem",
+        "body",
+        "xhtml_body",
+        "description",
+        "dc_description",
+        "media_description",
+        "summary",
+        "itunes_summary",
+        "abstract",
+    }
+)
 _ATOM_LINK_ATTRS = frozenset({"href", "rel", "type", "title", "length", "hreflang"})
 _SUMMARY_TYPES = frozenset({"text/plain", "text/html", _XHTML})
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -958,6 +1007,8 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # feedparser's dict answers `in` in Python; for the keys used here a plain dict's answer is the same
 _has = dict.__contains__
+_setitem = dict.__setitem__
+_setdefault = dict.setdefault
 
 
 def _moves_base(el: etree._Element) -> bool:
