@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import feedparser
 from feedparser.datetimes import _date_handlers, _parse_date
 from feedparser.datetimes.rfc822 import _parse_date_rfc822
 from feedparser.datetimes.rfc822 import timezone_names as _rfc822_zones
@@ -54,7 +55,12 @@ from lxml import etree
 from feedmon.models import RawEntry
 from feedmon.parse import _absolute, _clean_str, _richest_html, _utc
 
-__all__ = ["FastFeed", "fallback_reason", "parse_document"]
+__all__ = ["VERIFIED_FEEDPARSER", "FastFeed", "fallback_reason", "parse_document"]
+
+#: The feedparser release the differential test holds this module to. It drives feedparser's own
+#: handlers and mirrors its core, so another release falls back to feedparser until verified
+#: (bump this together with the lock and ``tools/feedparser-sdist.lock``, then run the test).
+VERIFIED_FEEDPARSER = "6.0.14"
 
 # feedparser's namespace table (URI -> canonical prefix, '' for the core RSS/Atom namespaces),
 # matched case-insensitively like its strict parser does.
@@ -132,6 +138,8 @@ def _walk(doc: bytes, *, shortcuts: bool = True) -> _Walker | str:
 
     ``shortcuts=False`` sends every element through the general handlers (for the tests).
     """
+    if feedparser.__version__ != VERIFIED_FEEDPARSER:
+        return f"feedparser {feedparser.__version__} is not the verified {VERIFIED_FEEDPARSER}"
     if b"\x00" in doc:
         return "NUL byte"  # never legal XML; libxml2 would instead guess UTF-16 from the NULs
     try:
@@ -755,11 +763,22 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         if el.items():
             return False
         entry = self.entries[-1]
-        _setdefault(entry, "authors", []).append(FeedParserDict())
+        detail = FeedParserDict()
+        _setdefault(entry, "authors", []).append(detail)
         output = _leaf_text(el)
         self._store(entry, "author", output, self.depth + 1)
         self.inauthor = 0
-        self._sync_author_detail()
+        # feedparser's _sync_author_detail() with a fresh (empty) detail: it looks for an e-mail
+        # address in the author text, which cannot match without an "@"; the name is the text.
+        author = _get(entry, "author")
+        if not author:
+            return True
+        if "@" in author:
+            self._sync_author_detail()
+            return True
+        if not _has(entry, "author_detail"):
+            _setitem(entry, "author_detail", detail)
+        _setitem(detail, "name", author)
         return True
 
     def _store(self, entry: Any, key: str, value: str, depth: int) -> None:
@@ -1008,6 +1027,7 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # feedparser's dict answers `in` in Python; for the keys used here a plain dict's answer is the same
 _has = dict.__contains__
 _setitem = dict.__setitem__
+_get = dict.get
 _setdefault = dict.setdefault
 
 

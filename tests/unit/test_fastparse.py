@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+from pathlib import Path
 from urllib.parse import urljoin
 
 from feedparser.datetimes import _parse_date
@@ -80,3 +81,17 @@ def test_entries_and_feed_fields() -> None:
     assert entry.html == "<p>short</p>"
     assert entry.published_at is not None and entry.published_at.isoformat() == "2020-05-02T09:11:12+00:00"
     assert (entry.author, entry.language, entry.feed_id) == ("Ann", "en-gb", "w")
+
+
+def test_verified_feedparser_is_the_locked_one() -> None:
+    """The fast path runs only on the feedparser release the differential test verified, and that is
+    the release both locks pin (an upgrade falls back to feedparser until it is verified again)."""
+    import feedparser
+
+    root = Path(__file__).resolve().parents[2]
+    pin = f"feedparser=={fastparse.VERIFIED_FEEDPARSER} "
+    assert pin in (root / "requirements.lock").read_text()
+    assert pin in (root / "tools" / "feedparser-sdist.lock").read_text()
+    assert feedparser.__version__ == fastparse.VERIFIED_FEEDPARSER
+    doc = b"<rss version='2.0'><channel><item><title>x</title></item></channel></rss>"
+    assert fastparse.parse_document(doc, feed_id="f") is not None
