@@ -320,9 +320,14 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     plain = self._plain()
             tail = child.tail
             if tail and stack:
-                if self.contentparams.get("type") == _XHTML:
-                    tail = _escape(tail)
-                stack[-1][2].append(tail)
+                top = stack[-1]
+                if plain == 1:  # nothing open: no XHTML escaping; the text of an item is never read
+                    if top[0] != "item":
+                        top[2].append(tail)
+                else:
+                    if self.contentparams.get("type") == _XHTML:
+                        tail = _escape(tail)
+                    top[2].append(tail)
 
     def _plain(self) -> int:
         """Which short cuts the state allows: 1 inside an entry, 2 at feed level, 0 none.
@@ -531,7 +536,8 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         """The short cut for an element name, or False."""
         name = self._tag_of(clark)[1][1]
         if name in _DATE_KEYS:
-            return functools.partial(self._in_date, _DATE_KEYS[name])
+            key = _DATE_KEYS[name]
+            return functools.partial(self._in_date, key, key + "_parsed")
         method = _SHORTCUTS.get(name)
         if method is not None:
             return getattr(self, method)  # type: ignore[no-any-return]
@@ -571,7 +577,11 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         if text:
             stack[-1][2].append(text)
         self._children(el, stack)
-        self._end_item()
+        # feedparser's _end_item: pop("item") (its text is never used), out of the entry
+        if stack and stack[-1][0] == "item":
+            stack.pop()
+        self.inentry = 0
+        self.hasContent = 0
         self._leave()
         return True
 
@@ -653,12 +663,9 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         output = output.replace("&amp;", "&")
         if "&" in output:
             output = _AMP_REF.sub(r"&\g<1>", output)
-        entry = self.entries[-1]
-        link: dict[str, str] = {"rel": "alternate", "type": "text/html"}
-        _setdefault(entry, "links", []).append(link)
-        _setitem(entry, "link", output)
-        if output:
-            link["href"] = output
+        # (feedparser also appends to the entry's "links": no row reads them, and a later <link>
+        # through the handlers appends its own before anything looks at the last one)
+        _setitem(self.entries[-1], "link", output)
         return True
 
     def _in_atom_link(self, el: etree._Element) -> bool:
@@ -674,14 +681,14 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             stack[-1][2].append(text)
         return True
 
-    def _in_date(self, key: str, el: etree._Element) -> bool:
+    def _in_date(self, key: str, parsed_key: str, el: etree._Element) -> bool:
         """``<pubDate>``, ``<dc:date>``, ``<updated>`` ...: the text and feedparser's parse of it."""
         if el.items():
             return False
         output = _leaf_text(el)
         entry = self.entries[-1]
         self._store(entry, key, output, self.depth + 1)
-        _setitem(entry, key + "_parsed", _date(output))
+        _setitem(entry, parsed_key, _date(output))
         return True
 
     def _in_guid(self, el: etree._Element) -> bool:
@@ -702,9 +709,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             output = _fix(output)
         entry = self.entries[-1]
         self._store(entry, "id", output, self.depth + 1)
-        if not _has(entry, "guidislink"):
-            _setitem(entry, "guidislink", guidislink and not _has(entry, "link"))
-        if guidislink and not _has(entry, "link"):
+        if guidislink and not _has(entry, "link"):  # (the "guidislink" flag it also saves is never read)
             _setitem(entry, "link", output)
         return True
 
