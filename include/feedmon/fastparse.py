@@ -234,6 +234,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self._inline_ok = False
         self._depths: dict[str, int] = {}
         self._declared_at: dict[etree._Element, list[tuple[str, str]]] = {}
+        self._renamed: set[etree._Element] = set()
 
     # --- the tree walk (replaces expat + StrictFeedParser + unknown_starttag/unknown_endtag) ------
 
@@ -265,6 +266,13 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
                     self._declared_at[item] = pending
                     pending = []
             declared = self._declared_at.pop(root, [])
+            # feedparser names an element again at its end tag, with the declarations seen by
+            # then: an element with a declaring descendant may end under another name
+            for el in self._declared_at:
+                parent = el.getparent()
+                while parent is not None and parent not in self._renamed:
+                    self._renamed.add(parent)
+                    parent = parent.getparent()
         for prefix, uri in declared:
             self._declare(prefix, uri)
         self._element(root)
@@ -284,6 +292,8 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             stack[-1][2].append(text)
         if len(el):
             self._children(el, stack)
+            if el in self._renamed:
+                handlers = self._tag_of(el.tag)[1]
         self._end(handlers)
 
     def _children(self, el: etree._Element, stack: list[list[Any]]) -> None:
@@ -561,7 +571,9 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
     def _in_item(self, el: etree._Element) -> bool:
         """``<item>``/``<entry>`` without attributes: feedparser's start and end around its children."""
-        if self.inentry or self.incontent or self.decls or not self._inline_ok or el.items():
+        if self.inentry or self.incontent or self.decls or not self._inline_ok:
+            return False
+        if el.items() or el in self._renamed:
             return False
         base = self.baseuri
         if base and self._child_base(base) != base:
@@ -588,7 +600,13 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
     def _in_transparent(self, el: etree._Element) -> bool:
         """``<media:group>``/``<media:content>`` with children: their handlers push nothing and store
         only media keys, so in the plain state only the depth of the children changes."""
-        if self._plain() != 1 or _moves_base(el) or el.get(_XML_LANG) is not None or el.get("lang") is not None:
+        if (
+            self._plain() != 1
+            or el in self._renamed
+            or _moves_base(el)
+            or el.get(_XML_LANG) is not None
+            or el.get("lang") is not None
+        ):
             return False
         self.depth += 1
         stack = self.elementstack
