@@ -312,3 +312,24 @@ def test_refuses_what_it_must_not_parse(doc: bytes) -> None:
     """DTDs, entities, network, ill-formed XML and foreign roots all go to feedparser."""
     assert fastparse.parse_document(doc, feed_id="f") is None
     assert fastparse.fallback_reason(doc)
+
+
+def test_end_tag_renamed_by_a_nested_declaration() -> None:
+    """feedparser names an element again at its end tag. Here ``media`` is bound to a URI it does
+    not know ("//search..."), so ``media:content`` starts as itself; a child then declares the real
+    Media RSS URI, which takes over the name ``media``, and the outer end tag becomes a bare
+    ``</content>``: it pops the content left open by ``<media:description/>``, whose text the inner
+    element filled. (Found by the mutation test; both paths must do the same.)"""
+    body = (
+        b'<rss version="2.0" xmlns:media="//search.yahoo.com/mrss/"><channel><item><title>t</title>'
+        b"<description>short</description><media:description/>"
+        b'<media:content url="https://example.test/a.jpg"><m:content xmlns:m="http://search.yahoo.com/mrss/">'
+        b"&lt;p&gt;the longer body&lt;/p&gt;</m:content></media:content></item></channel></rss>"
+    )
+    ref = parse_feed(body, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
+    assert ref.entries[0].html == "<p>the longer body</p>"
+    doc = _as_utf8_document(decode_body(body)[0])
+    fast = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
+    for result in (fast, _general_path(doc)):
+        assert result is not None
+        assert list(_compare(ref, result, clean=False)) == []
