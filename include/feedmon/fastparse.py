@@ -935,23 +935,13 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
 
 # --- tables and helpers of the short cuts --------------------------------------------------------
 
+# feedparser's element name -> short cut (dates: _DATE_KEYS)
 _SHORTCUTS: dict[str, str] = {
     "title": "_in_title",
     "dc_title": "_in_title",
     "media_title": "_in_media_title",
     "source": "_in_source",
     "link": "_in_link",
-    "pubdate": "_in_date",
-    "published": "_in_date",
-    "issued": "_in_date",
-    "dcterms_issued": "_in_date",
-    "updated": "_in_date",
-    "modified": "_in_date",
-    "lastbuilddate": "_in_date",
-    "dc_date": "_in_date",
-    "dcterms_modified": "_in_date",
-    "created": "_in_date",
-    "dcterms_created": "_in_date",
     "guid": "_in_guid",
     "id": "_in_guid",
     "content_encoded": "_in_content_encoded",
