@@ -1104,8 +1104,13 @@ _RFC822 = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _EPOCH_DAYS = datetime.date(1970, 1, 1).toordinal()
+# the common W3DTF shape; at most 6 decimals, which int(float(...)) truncates like int()
+_W3DTF = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
 _DAY_COMMA = frozenset({"mon,", "tue,", "wed,", "thu,", "fri,", "sat,", "sun,"})
-# feedparser tries its date handlers in order; W3DTF, first, never reads "Sat, ..." (see _date)
+# feedparser tries its date handlers in order: W3DTF first, RFC 822 second (see _date)
 _RFC822_SECOND = _date_handlers[:2] == [_parse_date_w3dtf, _parse_date_rfc822]
 
 
@@ -1129,11 +1134,35 @@ def _rfc822_offset(zone: str) -> int:
 
 
 def _date(value: str) -> Any:
-    """``feedparser.datetimes._parse_date``, skipping the W3DTF attempt on an RFC 822 date.
+    """``feedparser.datetimes._parse_date``, with the two common shapes computed directly.
 
-    W3DTF returns None for any text that starts with a day name and a comma (its year part is
-    then not four digits, or not a number), so the RFC 822 handler, second in line, decides.
+    * ``2020-05-02T10:11:12+01:00`` (Atom, dc:date): feedparser's first handler, W3DTF, reads it;
+      the same arithmetic is done here.
+    * ``Sat, 02 May 2020 10:11:12 GMT`` (RSS): W3DTF returns None for any text that starts with a
+      day name and a comma (its year part is then not four digits, or not a number), so the
+      RFC 822 handler, second in line, decides; its arithmetic is done here.
+
+    Whenever the arithmetic fails (a day that does not exist, a year out of range) feedparser's
+    whole chain of handlers answers instead, so nothing is lost.
     """
+    if _RFC822_SECOND and value[:1].isdigit():
+        match = _W3DTF.fullmatch(value)
+        if match is not None:
+            year, month, day, hour, minute, second, zone = match.groups()
+            h, m, s = int(hour), int(minute), int(second)
+            if h < 24 and m < 60 and s < 60:
+                try:
+                    days = datetime.date(int(year), int(month), int(day)).toordinal() - _EPOCH_DAYS
+                except ValueError:
+                    days = None
+                if days is not None:
+                    offset = 0 if zone in "Zz" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+                    if zone[0] == "-":
+                        offset = -offset
+                    parsed = time.gmtime(days * 86400 + h * 3600 + m * 60 + s - offset)
+                    if 1 <= parsed.tm_year <= 9999:
+                        return parsed
+        return _parse_date(value)
     match = _RFC822.fullmatch(value)
     if match is not None and _RFC822_SECOND:
         dmy, hour, minute, second, zone = match.groups()

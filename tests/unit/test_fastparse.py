@@ -31,8 +31,24 @@ def test_rfc822_short_cut_is_feedparsers_date_parser() -> None:
         assert fastparse._date(text) == _parse_date(text), text
         fast += fastparse._RFC822.fullmatch(text) is not None
     assert fast > 2000  # the short cut was actually taken
-    for text in ("2020-05-02T10:11:12Z", "2020-05-02", "Sat May  2 10:11:12 2020", "", "garbage"):
+    for text in ("2020-05-02", "Sat May  2 10:11:12 2020", "", "garbage"):
         assert fastparse._date(text) == _parse_date(text)
+
+
+def test_w3dtf_short_cut_is_feedparsers_date_parser() -> None:
+    """The same for the Atom shape (2020-05-02T10:11:12.5+01:00), edge values included."""
+    rng = random.Random(13)
+    fast = 0
+    for _ in range(8000):
+        text = (
+            f"{rng.choice(['0001', '1969', '2020', '9999', '0000'])}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}"
+            f"{rng.choice(['T', 't', ' '])}{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}"
+            f"{rng.choice(['', '.5', '.123456', '.9999999'])}"
+            f"{rng.choice(['Z', 'z', '+00:00', '-05:30', '+14:00', '+99:99', '', '+0100', ' GMT'])}"
+        )
+        assert fastparse._date(text) == _parse_date(text), text
+        fast += fastparse._W3DTF.fullmatch(text) is not None
+    assert fast > 2000
 
 
 def test_plain_absolute_links_join_to_themselves() -> None:
