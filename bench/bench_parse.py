@@ -1,11 +1,11 @@
-"""Benchmark: feed parsing, the lxml fast path (``feedmon.fastparse``) against feedparser, one core.
+"""Benchmark: feed parsing, the lxml fast path (``feedmon.parse.fast``) against feedparser, one core.
 
 Both sides do the whole job ``parse_feed`` does for a fetched body, bytes to
 :class:`~feedmon.models.RawEntry` rows (with a base URL, as the pipeline passes one):
 
 * ``feedparser``: ``feedmon.parse.parse_feed`` as it is today (decode, feedparser, rows);
-* ``fast``: the same decode (``decode_body`` + ``_as_utf8_document``), then
-  ``fastparse.parse_document``; it must return the same rows, which is checked before timing.
+* ``fast``: the same decode (``decode_body`` + ``as_utf8_document``), then
+  ``fast.parse_document``; it must return the same rows, which is checked before timing.
 
 Inputs:
 
@@ -34,9 +34,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from feedmon import fastparse
 from feedmon.models import RawEntry
-from feedmon.parse import _as_utf8_document, decode_body, parse_feed
+from feedmon.parse import decode_body, parse_feed
+from feedmon.parse import fast as fastparse
+from feedmon.parse.encoding import as_utf8_document
 
 ROOT = Path(__file__).resolve().parents[1]
 REALFEEDS = ROOT / "tests" / "fixtures" / "realfeeds"
@@ -79,7 +80,7 @@ def with_feedparser(bodies: list[bytes]) -> list[list[RawEntry]]:
 def with_fast_path(bodies: list[bytes]) -> list[list[RawEntry]]:
     out = []
     for body in bodies:
-        doc = _as_utf8_document(decode_body(body)[0])
+        doc = as_utf8_document(decode_body(body)[0])
         feed = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL)
         if feed is None:  # what parse_feed will do: hand it to feedparser
             out.append(parse_feed(body, feed_id="f", base_url=BASE_URL).entries)
@@ -102,7 +103,7 @@ def best_of(repeat: int, bodies: list[bytes]) -> tuple[float, float]:
 def run(name: str, bodies: list[bytes], repeat: int) -> dict[str, float | int | str]:
     reference = with_feedparser(bodies)
     assert with_fast_path(bodies) == reference, f"{name}: the fast path does not give feedparser's rows"
-    fallbacks = sum(fastparse.fallback_reason(_as_utf8_document(decode_body(b)[0])) is not None for b in bodies)
+    fallbacks = sum(fastparse.fallback_reason(as_utf8_document(decode_body(b)[0])) is not None for b in bodies)
     entries = sum(len(r) for r in reference)
     megabytes = sum(len(b) for b in bodies) / 1e6
     t_fp, t_fast = best_of(repeat, bodies)

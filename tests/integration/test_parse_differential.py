@@ -1,4 +1,4 @@
-"""The lxml fast path (``feedmon.fastparse``) against feedparser (``feedmon.parse.parse_feed``).
+"""The lxml fast path (``feedmon.parse.fast``) against feedparser (``feedmon.parse.parse_feed``).
 
 Every feed file in the repository, the 30 real captures in ``tests/fixtures/realfeeds`` and the
 ~2,000 test feeds of feedparser's own sdist (fetched hash-pinned by
@@ -33,9 +33,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from feedmon import fastparse
 from feedmon.clean import clean_article
-from feedmon.parse import ParsedFeed, _as_utf8_document, decode_body, parse_feed
+from feedmon.parse import ParsedFeed, decode_body, parse_feed
+from feedmon.parse import fast as fastparse
+from feedmon.parse.encoding import as_utf8_document
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_URL = "https://example.test/feeds/feed.xml"  # exercises link resolution in both paths
@@ -102,7 +103,7 @@ def _run(corpus: str, root: Path, *, clean: bool = True) -> Outcome:
         if not body.strip():
             out.fallbacks["empty body"] += 1
             continue
-        doc = _as_utf8_document(decode_body(body)[0])
+        doc = as_utf8_document(decode_body(body)[0])
         fast = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
         if fast is None:
             reason = fastparse.fallback_reason(doc) or "?"
@@ -153,7 +154,7 @@ def test_repo_feeds() -> None:
     refused = {
         p.name
         for p in _files(fixtures)
-        if fastparse.parse_document(_as_utf8_document(decode_body(p.read_bytes())[0]), feed_id="f") is None
+        if fastparse.parse_document(as_utf8_document(decode_body(p.read_bytes())[0]), feed_id="f") is None
     }
     assert refused == {"entities.xml", "truncated.xml", "html_page.html"}
 
@@ -235,7 +236,7 @@ def test_mutated_real_feeds() -> None:
     for i in range(120):
         body = _mutate(rng.choice(roots), rng)
         ref = parse_feed(body, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
-        doc = _as_utf8_document(decode_body(body)[0])
+        doc = as_utf8_document(decode_body(body)[0])
         fast = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
         if fast is None:
             continue
@@ -279,7 +280,7 @@ def test_script_in_description_never_reaches_the_snapshot() -> None:
         b"</description></item></channel></rss>"
     )
     ref = parse_feed(feed, feed_id="f")
-    fast = fastparse.parse_document(_as_utf8_document(decode_body(feed)[0]), feed_id="f")
+    fast = fastparse.parse_document(as_utf8_document(decode_body(feed)[0]), feed_id="f")
     assert fast is not None
     assert [dataclasses.asdict(e) for e in fast.entries] == [dataclasses.asdict(e) for e in ref.entries]
     (entry,) = fast.entries
@@ -328,7 +329,7 @@ def test_end_tag_renamed_by_a_nested_declaration() -> None:
     )
     ref = parse_feed(body, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
     assert ref.entries[0].html == "<p>the longer body</p>"
-    doc = _as_utf8_document(decode_body(body)[0])
+    doc = as_utf8_document(decode_body(body)[0])
     fast = fastparse.parse_document(doc, feed_id="f", base_url=BASE_URL, default_language=DEFAULT_LANGUAGE)
     for result in (fast, _general_path(doc)):
         assert result is not None

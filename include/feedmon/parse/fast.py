@@ -44,7 +44,7 @@ import time
 import xml.sax.saxutils
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import feedparser
 from feedparser.datetimes import _date_handlers, _parse_date
@@ -58,7 +58,7 @@ from feedparser.util import FeedParserDict
 from lxml import etree
 
 from feedmon.models import RawEntry
-from feedmon.parse import _absolute, _clean_str, _richest_html, _utc
+from feedmon.parse.feed import _absolute, _clean_str, _richest_html, _utc
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def parse_document(
 ) -> FastFeed | None:
     """Entries of a well-formed RSS/RDF/Atom document, or None when feedparser must handle it.
 
-    ``doc`` is the UTF-8 document ``parse_feed`` hands feedparser (``_as_utf8_document`` of the
+    ``doc`` is the UTF-8 document ``parse_feed`` hands feedparser (``as_utf8_document`` of the
     decoded body), so both paths read the same characters.
     """
     walker = _walk(doc)
@@ -209,10 +209,11 @@ def _absolute_link(link: Any, base_url: str | None) -> str | None:
     return _absolute(link, base_url)
 
 
+_Shortcut = Callable[[etree._Element], bool]
 _Handlers = tuple[str, str, Callable[..., Any] | None, Callable[..., Any] | None]
 
 
-class _Walker(_FeedParserMixin):  # type: ignore[misc]
+class _Walker(_FeedParserMixin):
     """feedparser's mixin state machine fed by an lxml tree instead of SAX callbacks."""
 
     def __init__(self) -> None:
@@ -221,15 +222,15 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
         self.exc = None
         self.decls: dict[str, str] = {}
         self.baseuri = ""
-        self.lang = None
+        self.lang: str | None = None
         self.encoding = "utf-8"
         self.resolve_relative_uris = False
         self.sanitize_html = False
         super().__init__()
         self._tags: dict[str, tuple[str, _Handlers]] = {}
         self._safe_base: dict[str, str] = {}
-        self._inline: dict[str, Callable[[etree._Element], bool] | bool] = {}
-        self._nested: dict[str, Callable[[etree._Element], bool] | bool] = {}
+        self._inline: dict[str, _Shortcut | Literal[False]] = {}
+        self._nested: dict[str, _Shortcut | Literal[False]] = {}
         self._feed_skip: dict[str, bool] = {}
         self._inline_ok = False
         self._depths: dict[str, int] = {}
@@ -542,7 +543,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
     # changed nothing, when the element has attributes it does not cover. The differential test
     # runs every corpus with and without them.
 
-    def _shortcut(self, clark: str) -> Callable[[etree._Element], bool] | bool:
+    def _shortcut(self, clark: str) -> _Shortcut | Literal[False]:
         """The short cut for an element name, or False."""
         name = self._tag_of(clark)[1][1]
         if name in _DATE_KEYS:
@@ -550,7 +551,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             return functools.partial(self._in_date, key, key + "_parsed")
         method = _SHORTCUTS.get(name)
         if method is not None:
-            return getattr(self, method)  # type: ignore[no-any-return]
+            return getattr(self, method)
         if name in _NO_EFFECT_PUSH:
             return self._in_ignore
         if name in _NO_EFFECT_TEXT_UP:
@@ -560,7 +561,7 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             return self._in_unknown
         return False
 
-    def _nested_shortcut(self, clark: str) -> Callable[[etree._Element], bool] | bool:
+    def _nested_shortcut(self, clark: str) -> _Shortcut | Literal[False]:
         """The short cut for an element with children, or False."""
         name = self._tag_of(clark)[1][1]
         if name in ("item", "entry"):
@@ -827,11 +828,11 @@ class _Walker(_FeedParserMixin):  # type: ignore[misc]
             {"type": ctype, "language": lang, "base": self.baseuri, "value": value}
         )
 
-    def unknown_starttag(self, tag: str, attrs: list[tuple[str, str]]) -> None:
+    def unknown_starttag(self, tag: str, attrs: list[tuple[str, str]]) -> None:  # noqa: ARG002 - feedparser's signature
         """Only reached from the SVG path of ``_start_title``: not reproduced."""
         raise _Unsupported("svg title")
 
-    def handle_data(self, text: str, escape: int = 1) -> None:
+    def handle_data(self, text: str, escape: int = 1) -> None:  # noqa: ARG002 - feedparser's signature
         """Only reached from XHTML content paths: not reproduced."""
         raise _Unsupported("xhtml content")
 
@@ -1176,11 +1177,11 @@ def _date(value: str) -> Any:
                 return parsed
     if _RFC822_SECOND and value[:4].lower() in _DAY_COMMA:
         try:
-            parsed = _parse_date_rfc822(value)
+            rfc822: Any = _parse_date_rfc822(value)
         except (KeyError, OverflowError, ValueError, AttributeError):
-            parsed = None
-        if parsed and len(parsed) == 9:
-            return parsed
+            rfc822 = None
+        if rfc822 and len(rfc822) == 9:
+            return rfc822
     return _parse_date(value)
 
 

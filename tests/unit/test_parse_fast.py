@@ -1,4 +1,4 @@
-"""The exact-equivalence claims inside ``feedmon.fastparse``, checked against the code they replace."""
+"""The exact-equivalence claims inside ``feedmon.parse.fast``, checked against the code they replace."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 
 from feedparser.datetimes import _parse_date
 
-from feedmon import fastparse
-from feedmon.parse import _absolute
+from feedmon.parse import fast as fastparse
+from feedmon.parse.feed import _absolute
 
 
 def test_rfc822_short_cut_is_feedparsers_date_parser() -> None:
