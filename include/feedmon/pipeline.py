@@ -186,6 +186,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     from feedmon.boilerplate import BoilerplateModel
     from feedmon.clean import CleanRules, clean_article, normalize_text
     from feedmon.dedup import content_hash, make_article_id
+    from feedmon.language import resolve_language
     from feedmon.urls import canonical_url, safe_href
 
     feeds = archive.read_feed_configs(ctx.raw_dir)
@@ -223,7 +224,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 text=cleaned.text,
                 published_at=row["published_at"],
                 first_seen_at=row["fetched_at"],
-                language=row["language"] or feed.language,
+                language=resolve_language(title, cleaned.text, row["language"], feed.language),
                 dateline=cleaned.dateline,
                 agency=cleaned.agency or feed.agency,
                 content_hash=content_hash(title, cleaned.text),
@@ -284,7 +285,7 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     articles = table_to_articles(storage.read_parquet(deduped_path))
     for art in articles:
         try:
-            res = tagger.tag(art.title, art.text, art.dateline)
+            res = tagger.tag(art.title, art.text, art.dateline, art.language)
         except Exception:  # an untaggable article stays untagged rather than failing the day
             log.exception("tagging %s failed; left untagged", art.article_id)
             continue

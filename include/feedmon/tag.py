@@ -1,9 +1,12 @@
 """Tag conflict-region stories: WHERE (a conflict place or party) combined with WHAT (fighting).
 
-One Aho-Corasick pass over the normalised title, dateline and text finds every gazetteer key at
-word boundaries (see :mod:`feedmon.gazetteer`). Matches nested inside a longer match are dropped, so
-"trade war" swallows "war" and "Gaza Strip" wins over "Gaza". The decision is a small, explainable
-score (docs/tagging.md has the full rule and the figures):
+One Aho-Corasick pass over the folded title, dateline and text finds every gazetteer key at word
+boundaries, in every language the gazetteer carries (see :mod:`feedmon.gazetteer`). Vocabulary of
+one language counts only in articles of that language ("war" is a German verb form); names count
+everywhere, except where a language's ``stop`` list says the word is a common one there ("того" is
+not Togo in Russian). Matches nested inside a longer match are dropped, so "trade war" swallows
+"war" and "Gaza Strip" wins over "Gaza". The decision is a small, explainable score (docs/tagging.md
+has the full rule and the figures):
 
 * ``where`` is the strongest place evidence: a conflict region, a place inside one, a country-wide
   theatre or its people (1.0); an armed party (its weight, 0.8 by default); any other country (0.6);
@@ -24,7 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer, normalize
+from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer
+from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_for_matching, word_at
 from feedmon.models import TagResult
 
 __all__ = ["THRESHOLD", "ConflictTagger", "split_dateline"]
@@ -63,6 +67,22 @@ def split_dateline(text: str) -> tuple[str | None, str]:
     return (place + (m.group(2) or "")).strip(), text[m.end() :]
 
 
+def _shown(entry: Entry, surface: str) -> str:
+    """Evidence label: vocabulary as written ("trap:торговой войны"); a name by its canonical label,
+    with the words as written when they differ from it ("place:Bakhmut (бахмуте)")."""
+    kind, _, name = entry.label.partition(":")
+    if kind in _NAME_LABELS:
+        canon = _CANON.get(name)
+        if canon is None:
+            canon = _CANON[name] = fold_for_matching(name)
+        return entry.label if surface == canon else f"{entry.label} ({surface})"
+    return f"{kind}:{surface}"
+
+
+_NAME_LABELS = frozenset({"region", "place", "party", "country"})
+_CANON: dict[str, str] = {}
+
+
 @dataclass(slots=True)
 class ConflictTagger:
     """Decides whether an article is a conflict story, where, and why. Cheap to build (cached)."""
@@ -80,37 +100,54 @@ class ConflictTagger:
         """The gazetteer version, for the snapshot metadata."""
         return self.gazetteer.version
 
-    def tag(self, title: str, text: str, dateline: str | None = None) -> TagResult:
+    def tag(self, title: str, text: str, dateline: str | None = None, language: str | None = None) -> TagResult:
         """Tag one article. ``dateline`` is the place the cleaner split off; if it is None, a
-        leading dateline in ``text`` is detected and treated as weak evidence too."""
+        leading dateline in ``text`` is detected and treated as weak evidence too. ``language``
+        (ISO 639-1, see :mod:`feedmon.language`) selects the vocabulary; unknown: every language's."""
         title = title or ""
         text = text or ""
         if dateline is None:
             dateline, text = split_dateline(text)
-        t_norm = normalize(title)
-        d_norm = normalize(dateline) if dateline else ""
-        hay = f" {t_norm} \x01 {d_norm} \x01 {normalize(text)} "
+        t_norm = fold_for_matching(title)
+        d_norm = fold_for_matching(dateline) if dateline else ""
+        hay = f" {t_norm} \x01 {d_norm} \x01 {fold_for_matching(text)} "
         t_end = len(t_norm) + 2
         d_end = t_end + len(d_norm) + 3
+        lang = language if language in self.gazetteer.languages else None
 
-        # All whole-word matches as (start, -end, entry); sorted, a match inside a longer one is
-        # dropped (keys share their boundary spaces, so neighbours never count as nested).
-        raw = [(end - length + 1, -end, entry) for end, (length, entry) in self.gazetteer.automaton.iter(hay)]
+        # All whole-word matches as (start, -end, mode, key, entry), keeping the first meaning that
+        # counts in this language; sorted, a match inside a longer one is dropped (keys share their
+        # boundary spaces, so neighbours never count as nested).
+        raw = []
+        for end, (length, mode, key, entries, stop) in self.gazetteer.automaton.iter(hay):
+            if stop is not None and lang in stop:
+                continue
+            entry = entries[0]
+            if lang is not None and entry.langs is not None and lang not in entry.langs:
+                for entry in entries:  # noqa: B007 - the loop finds the meaning for this language
+                    if entry.langs is None or lang in entry.langs:
+                        break
+                else:
+                    continue
+            raw.append((end - length + 1, -end, mode, key, entry))
         if not raw:
             return TagResult()
         raw.sort()
-        kept: list[tuple[int, Entry]] = []
+        kept: list[tuple[int, Entry, str]] = []
         max_end = -1
-        for start, neg_end, entry in raw:
+        for start, neg_end, mode, key, entry in raw:
             if -neg_end <= max_end:
                 continue
             max_end = -neg_end
-            kept.append((_SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY), entry))
+            seg = _SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY)
+            surface = key if mode == MODE_EXACT or mode == MODE_INFIX else word_at(hay, start, -neg_end + 1, mode)
+            kept.append((seg, entry, surface))
         return self._decide(kept, bool(t_norm))
 
-    def _decide(self, kept: list[tuple[int, Entry]], has_title: bool) -> TagResult:
+    def _decide(self, kept: list[tuple[int, Entry, str]], has_title: bool) -> TagResult:
         where = 0.0
         terms: dict[str, float] = {}  # term label -> strongest weight seen (title-boosted)
+        written: dict[str, list[str]] = {}  # term label -> the words as the article has them
         places: list[tuple[int, Entry]] = []  # (tier, entry): which evidence names the territory
         labels: list[str] = []
         trap_heads: tuple[str, ...] = ()
@@ -120,9 +157,12 @@ class ConflictTagger:
         title_terms: set[str] = set()
         strong_labels: set[str] = set()
         title_where = False
-        for seg, e in kept:
+        for seg, e, surface in kept:
             kind = e.kind
             if kind == "term":
+                forms = written.setdefault(e.label, [])
+                if surface not in forms:
+                    forms.append(surface)
                 w = e.weight * TITLE_BOOST if seg == _SEG_TITLE else e.weight
                 if w > TITLE_CAP:
                     w = TITLE_CAP
@@ -142,7 +182,7 @@ class ConflictTagger:
                     places.append((_TIER_DATELINE, e))
                     labels.append("dateline:" + e.label.split(":", 1)[1])
                 continue
-            labels.append(e.label)
+            labels.append(_shown(e, surface))
             tier = _TIERS.get(kind)
             if tier is not None:
                 if tier == _TIER_COUNTRY:
@@ -176,7 +216,7 @@ class ConflictTagger:
         for label, w in terms.items():
             if label in trap_heads:
                 continue
-            labels.append(label)
+            labels.extend("term:" + form for form in written[label])
             miss *= 1.0 - w
             strong = strong or label in strong_labels
         what = 1.0 - miss
