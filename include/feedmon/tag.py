@@ -124,7 +124,7 @@ class ConflictTagger:
                 continue
             entry = entries[0]
             if lang is not None and entry.langs is not None and lang not in entry.langs:
-                for entry in entries:  # noqa: B007 - the loop finds the meaning for this language
+                for entry in entries:  # the first meaning that counts in this language
                     if entry.langs is None or lang in entry.langs:
                         break
                 else:
@@ -140,7 +140,7 @@ class ConflictTagger:
                 continue
             max_end = -neg_end
             seg = _SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY)
-            surface = key if mode == MODE_EXACT or mode == MODE_INFIX else word_at(hay, start, -neg_end + 1, mode)
+            surface = key if mode in (MODE_EXACT, MODE_INFIX) else word_at(hay, start, -neg_end + 1, mode)
             kept.append((seg, entry, surface))
         return self._decide(kept, bool(t_norm))
 

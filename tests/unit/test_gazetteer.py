@@ -10,9 +10,9 @@ import pytest
 from feedmon.gazetteer import (
     GazetteerError,
     compile_gazetteer,
+    fold_for_matching,
     load_gazetteer,
     merge,
-    fold_for_matching,
     shipped_path,
 )
 
