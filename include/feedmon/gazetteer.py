@@ -37,7 +37,7 @@ from feedmon.keyforms import (
     MODE_OPEN_LEFT,
     MODE_OPEN_RIGHT,
     check_markers,
-    expand_braces,
+    expand_alternatives,
     fold_for_matching,
     key_forms,
     padded,
@@ -202,6 +202,10 @@ def merge(base: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 cur[fld] = val
     out["regions"] = [regions[k] for k in order if not regions[k].get("disabled")]
+    # language files may still name a region the user dropped: they skip it instead of failing
+    out["disabled_regions"] = sorted(
+        {*base.get("disabled_regions", ()), *(regions[k]["name"] for k in order if regions[k].get("disabled"))}
+    )
 
     terms = {k: list(_as_list(v, f"terms.{k}")) for k, v in (base.get("terms") or {}).items()}
     for level, words in (user.get("terms") or {}).items():
@@ -268,8 +272,8 @@ class _Builder:
 
 def _label(surface: str) -> str:
     """What a vocabulary entry is known by: its first spelling, folded, without markers
-    ("Luftangriff{,e,en}" -> "luftangriff", "обстрел*" -> "обстрел"), so its forms count once."""
-    return fold_for_matching(expand_braces(surface)[0])
+    ("Luftangriff(|e|en)" -> "luftangriff", "обстрел*" -> "обстрел"), so its forms count once."""
+    return fold_for_matching(expand_alternatives(surface)[0])
 
 
 def _region_entries(b: _Builder, data: Mapping[str, Any]) -> tuple[dict[str, Region], dict[tuple[str, ...], Entry]]:
@@ -381,7 +385,7 @@ def _country_entries(
 
 
 def _cldr_names(code: str, lang: str) -> list[str]:
-    """The country's name in ``lang`` from Babel's CLDR data ("Мьянма (Бирма)" -> both parts)."""
+    """The country's name in ``lang`` from Babel's CLDR data, without a bracketed qualifier."""
     from babel import Locale
 
     out: list[str] = []
@@ -389,11 +393,8 @@ def _cldr_names(code: str, lang: str) -> list[str]:
         name = Locale.parse(loc).territories.get(code)
         if not name:
             continue
-        base, _, rest = name.partition("(")
-        base = base.replace("（", "(").split("(")[0]
-        out.append(base.strip())
-        if rest:
-            out.append(rest.rstrip(") ").strip())
+        # "Мьянма (Бирма)" but also "Внешние малые острова (США)": the bracket is not a name
+        out.append(name.replace("（", "(").split("(")[0].strip())
     return [n for n in dict.fromkeys(out) if n and " - " not in n and " – " not in n]
 
 
@@ -408,6 +409,7 @@ def _language_entries(
     named: dict[tuple[str, ...], Entry],
     regions: dict[str, Region],
     weights: Mapping[str, float],
+    disabled: frozenset[str] = frozenset(),
 ) -> None:
     """One language file: spellings attached to the canonical names, CLDR country names, and the
     language's own vocabulary."""
@@ -426,6 +428,8 @@ def _language_entries(
     canon = {n.casefold(): n for n in regions}
     for rname, rspec in (spec.get("regions") or {}).items():
         region = canon.get(str(rname).casefold())
+        if region is None and str(rname).casefold() in disabled:
+            continue
         if region is None:
             raise GazetteerError(f"{where}: region {rname!r} is not in the shipped gazetteer")
         rspec = rspec or {}
@@ -464,7 +468,8 @@ def compile_gazetteer(
     weights = {str(k): float(v) for k, v in (data.get("term_weights") or {}).items()}
     _vocabulary(b, data, weights, frozenset({str(base_lang)}) if base_lang else None, None)
     for lang, spec in sorted((languages or {}).items()):
-        _language_entries(b, lang, spec, named, regions, weights)
+        disabled = frozenset(str(n).casefold() for n in data.get("disabled_regions", ()))
+        _language_entries(b, lang, spec, named, regions, weights, disabled)
     problems = [p for lst in (data.get("terms") or {}).values() for p in check_markers(_as_list(lst, "terms"), "terms")]
     if problems:
         raise GazetteerError("; ".join(problems))

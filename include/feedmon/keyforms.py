@@ -3,7 +3,8 @@
 The tagger makes ONE Aho-Corasick pass over a folded text (:func:`fold_for_matching`), so inflection
 is handled on the key side, once, at build time — never by stemming the article:
 
-* ``{a,b}`` lists alternatives anywhere in a key (``сектор{,а,е} Газа``, ``Luftangriff{,e,en}``);
+* ``(a|b)`` lists alternatives anywhere in a key (``сектор(|а|е) Газа``, ``Luftangriff(|e|en)``; a
+  YAML-safe syntax: braces and commas would end a plain scalar in a flow list);
 * a leading / trailing ``*`` leaves the word open on that side (``обстрел*`` also matches
   "обстрелом", ``*krieg`` matches "Bürgerkrieg"); a trailing ``=`` switches off the automatic name
   forms below for that one key;
@@ -30,7 +31,7 @@ __all__ = [
     "MODE_OPEN_LEFT",
     "MODE_OPEN_RIGHT",
     "MORPHOLOGIES",
-    "expand_braces",
+    "expand_alternatives",
     "fold_for_matching",
     "key_forms",
     "padded",
@@ -49,13 +50,13 @@ _BYTE_TABLE = bytes(
 _SPACES_RE = re.compile(rb"  +")  # collapsing on bytes beats str.split + join on long texts
 
 # Letters folded to one form so spellings meet: undecomposable Latin letters ("Diyarbakır", "Łódź",
-# "Xankəndi"); Cyrillic й/ё/ї (a decomposed form would otherwise differ from a composed one);
-# Arabic hamza carriers, alif maqsura, ta marbuta and the Persian forms of yeh and kaf, so that
-# Arabic غزة and Persian غزه, أوكرانيا and اوكرانيا are one key.
+# "Xankəndi"); Russian ё as е (most copy writes е); Arabic hamza carriers, alif maqsura, ta marbuta
+# and the Persian forms of yeh and kaf, so that Arabic غزة and Persian غزه, أوكرانيا and اوكرانيا
+# are one key.
 _LETTER_PAIRS = tuple(
     {
         "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ə": "e", "þ": "th", "ð": "d",
-        "й": "и", "ё": "е", "ї": "і", "ў": "у",
+        "ё": "е",
         "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ؤ": "و", "ئ": "ي", "ى": "ي", "ی": "ي", "ة": "ه", "ۀ": "ه",
         "ک": "ك", "ـ": "",
     }.items()
@@ -63,7 +64,7 @@ _LETTER_PAIRS = tuple(
 
 # Characters whose presence calls for NFKD: accented Latin letters, presentation forms, full-width
 # forms, and the dashes/quotes/spaces of General Punctuation (NFKD turns several into ASCII).
-_NEEDS_NFKD = re.compile("[\u00c0-\u024f\u1e00-\u1eff\ufb00-\ufdff\ufe70-\ufeff\uff00-\uffef]")
+_NEEDS_NFKD = re.compile("[\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff\ufb00-\ufdff\ufe70-\ufeff\uff00-\uffef]")
 
 # Multi-byte separators, on UTF-8: Latin-1 punctuation and NBSP (C2 A0-BF), × ÷, General Punctuation
 # (E2 80 80 - E2 81 AF: dashes, curly quotes, ZWNJ/ZWJ, bullets), arrows/symbols (E2 86-AF), CJK
@@ -77,7 +78,7 @@ _SEP_RE = re.compile(
 # Combining marks left after NFKD (U+0300-036F), Cyrillic titlo etc. (U+0483-0489), Arabic harakat,
 # superscript alef and Quranic marks (U+0610-061A, U+064B-065F, U+0670): dropped, never separators.
 _MARKS_RE = re.compile(rb"\xcc[\x80-\xbf]|\xcd[\x80-\xaf]|\xd2[\x83-\x89]|\xd8[\x90-\x9a]|\xd9[\x8b-\x9f\xb0]")
-_CTRL_DEL = bytes(range(32))
+_RECOMPOSE = (("и\u0306", "й"), ("і\u0308", "ї"), ("у\u0306", "ў"))
 
 
 def _replace_pairs(s: str) -> str:
@@ -105,6 +106,9 @@ def fold_for_matching(text: str) -> str:
     s = text.lower()
     if _NEEDS_NFKD.search(s):
         s = unicodedata.normalize("NFKD", s)
+        for decomposed, letter in _RECOMPOSE:  # Cyrillic letters whose mark is part of the letter
+            if decomposed in s:
+                s = s.replace(decomposed, letter)
     s = _replace_pairs(s)
     raw = s.encode("utf-8", "feedmon.nosurrogate").translate(_BYTE_TABLE)
     if b"\xcc" in raw or b"\xcd" in raw or b"\xd9" in raw or b"\xd8" in raw or b"\xd2" in raw:
@@ -132,19 +136,20 @@ def padded(key: str, mode: int) -> str:
 
 # ------------------------------------------------------------------------------------------ syntax
 
-_BRACES_RE = re.compile(r"\{([^{}]*)\}")
+_ALTERNATIVES_RE = re.compile(r"\(([^()]*\|[^()]*)\)")
 # Scripts written without spaces between words: keys in them match anywhere.
 _UNSPACED_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def expand_braces(text: str) -> list[str]:
-    """``"Luftangriff{,e,en}"`` -> ``["Luftangriff", "Luftangriffe", "Luftangriffen"]``."""
-    m = _BRACES_RE.search(text)
+def expand_alternatives(text: str) -> list[str]:
+    """``"Luftangriff(|e|en)"`` -> ``["Luftangriff", "Luftangriffe", "Luftangriffen"]``. Parentheses
+    without a ``|`` are left alone ("Communist Party of India (Maoist)")."""
+    m = _ALTERNATIVES_RE.search(text)
     if m is None:
         return [text]
     out: list[str] = []
-    for alt in m.group(1).split(","):
-        out.extend(expand_braces(text[: m.start()] + alt.strip() + text[m.end() :]))
+    for alt in m.group(1).split("|"):
+        out.extend(expand_alternatives(text[: m.start()] + alt.strip() + text[m.end() :]))
     return out
 
 
@@ -164,22 +169,23 @@ def _mode(left: bool, right: bool) -> int:
 # conservative: a stem is only left open when it is long enough not to be the start of common words
 # ("Сумы" would open "сум…", the start of "сумма"); short names get an explicit set of endings.
 
-# Russian + Ukrainian noun endings after the stem, by the name's last letter(s) (folded: й->и, ї->і).
+# Russian + Ukrainian noun endings after the stem, by the name's last letter(s).
 _SLAVIC_NOUN = {
-    "ия": ("ия", "ии", "ию", "ией", "иею", "іі", "ію", "ією", "ія"),
-    "ія": ("ія", "іі", "ію", "ією", "ии", "ия", "ию", "ией"),
-    "а": ("а", "ы", "и", "е", "у", "ой", "ою", "і", "ои"),
-    "я": ("я", "и", "е", "ю", "ей", "ею", "і", "ою"),
-    "ь": ("ь", "я", "ю", "е", "ем", "і", "ей", "ем", "ом"),
+    "ия": ("ия", "ии", "ию", "ией", "иею", "ії", "ію", "ією", "ія"),
+    "ія": ("ія", "ії", "ію", "ією", "ии", "ия", "ию", "ией"),
+    "а": ("а", "ы", "и", "е", "у", "ой", "ою", "і"),
+    "я": ("я", "и", "е", "ю", "ей", "ею", "і", "ї", "ою"),
+    "ь": ("ь", "я", "ю", "е", "ем", "і", "ей", "ом"),
+    "й": ("й", "я", "ю", "е", "ем", "ї", "єм"),
     "": ("", "а", "у", "е", "ом", "ем", "і", "ові", "ю", "я", "ы", "ах", "ам"),
 }
 _SLAVIC_ADJ = (
-    "ыи", "ого", "ому", "ым", "ом", "ых", "ые", "ии", "его", "ему", "им", "ем", "их", "ие", "ім", "іх", "і",
-    "ои", "ая", "ую", "ою", "яя", "юю", "еи", "а", "у", "оі", "іи",
+    "ый", "ого", "ому", "ым", "ом", "ых", "ые", "ий", "его", "ему", "им", "ем", "их", "ие", "ім", "іх", "і",
+    "ой", "ая", "ую", "ою", "яя", "юю", "ей", "а", "у", "ої", "ій",
 )  # fmt: skip
-# Adjectives (folded: й->и): Russian -ый/-ий/-ой/-ая/..., Ukrainian feminine -ська/-на ("Південна").
+# Adjectives: Russian -ый/-ий/-ой/-ая/..., Ukrainian feminine -ська/-на ("Південна").
 _ADJ_ENDINGS = (
-    "ыи", "ии", "ои", "ая", "яя", "ое", "ее", "ые", "ие", "ська", "цька", "зька", "чна", "нна", "жна", "вна",
+    "ый", "ий", "ой", "ая", "яя", "ое", "ее", "ые", "ие", "ська", "цька", "зька", "чна", "нна", "жна", "вна",
 )  # fmt: skip
 _SLAVIC_STEM_OPEN = 5  # a stem this long stays open: "донецк*" also finds "Донецкой", "донецкий"
 _VOWELS = "аеиоуыэюяіє"
@@ -193,11 +199,9 @@ def _slavic_word(word: str, last: bool) -> list[tuple[str, bool]]:
     if word.endswith(_ADJ_ENDINGS) and len(word) > 4:
         cut = 1 if word.endswith("а") else 2
         return [(word[:-cut] + e, False) for e in _SLAVIC_ADJ]
-    if len(word) > 2 and word[-1] == "и" and word[-2] in _VOWELS:  # "Китай" (folded: "китаи")
-        return [(word[:-1] + e, False) for e in ("и", "я", "ю", "е", "ем", "і", "єм")]
     if word[-1] in "оеиуюэіы" and not word.endswith(("ия", "ія")):
         return [(word, False)]  # indeclinable ("Того", "Мали", "Перу", "Конго") or plural
-    for tail in ("ия", "ія", "а", "я", "ь"):
+    for tail in ("ия", "ія", "а", "я", "ь", "й"):
         if word.endswith(tail):
             stem = word[: -len(tail)]
             break
@@ -286,11 +290,11 @@ def key_forms(surface: str, *, morphology: str | None = None, name: bool = False
     """Automaton keys (folded, unpadded) with their modes for one gazetteer entry.
 
     ``morphology`` applies to names (``name=True``) that carry no explicit marker, and its clitics
-    (Arabic) to every key; explicit ``*``, ``{…}`` and a trailing ``=`` are the author's word.
+    (Arabic) to every key; explicit ``*``, ``(…|…)`` and a trailing ``=`` are the author's word.
     """
-    explicit = any(ch in surface for ch in "*{=")
+    explicit = "*" in surface or "=" in surface or _ALTERNATIVES_RE.search(surface) is not None
     out: dict[str, int] = {}
-    for variant in expand_braces(surface.rstrip("=").rstrip() if surface.rstrip().endswith("=") else surface):
+    for variant in expand_alternatives(surface.rstrip("=").rstrip() if surface.rstrip().endswith("=") else surface):
         text, left, right = _marked(variant)
         key = fold_for_matching(text)
         if not key:
