@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         by_lang, dropped = all_real_items()
         for item in by_lang.get(args.list, []):
             print(f"{item['id']}\t{item['title']}\t{item['text']}")
-        print(f"# {len(by_lang.get(args.list, []))} items, {dropped.get(args.list, 0)} repeats dropped", file=sys.stderr)
+        n_items, n_dropped = len(by_lang.get(args.list, [])), dropped.get(args.list, 0)
+        print(f"# {n_items} items, {n_dropped} repeats dropped", file=sys.stderr)
         return 0
 
     files = build()

@@ -22,13 +22,16 @@ __all__ = ["DETECT_CHARS", "detect_language", "normalize_language_tag", "resolve
 #: Characters of title + text handed to the detector: a title and the start of the lede decide the
 #: language as well as the whole article does, at a fraction of the cost.
 DETECT_CHARS = 320
-#: A detection counts as confident when CLD2 calls it reliable, gives the language at least this
-#: share of the text, and saw at least MIN_BYTES of letters (a bare headline of names is not enough).
+#: A detection counts as confident when CLD2 calls it reliable, saw at least MIN_BYTES of letters (a
+#: bare headline of names is not enough) and gives the language at least this share of the text ...
 MIN_PERCENT = 70
 MIN_BYTES = 24
+#: ... or when the declared language has less than this share of the text.
+MAX_HINT_SHARE = 10
 
 # Deprecated or macro-language codes feeds still use, and detector codes with no ISO 639-1 form.
 _ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "sh": "sr", "fil": "tl", "tgl": "tl"}
+_CLD2_CODES = frozenset(code for _name, code in pycld2.LANGUAGES)
 # C0 controls (CLD2 rejects them as invalid UTF-8) and DEL.
 _CONTROL = bytes([*range(9), 11, 12, *range(14, 32), 127])
 
@@ -72,14 +75,22 @@ def detect_language(title: str, text: str = "", hint: str | None = None) -> tupl
         return None, False
     raw = sample[:DETECT_CHARS].encode("utf-8", "replace").translate(None, _CONTROL)
     try:
-        reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, hintLanguage=hint or "")
+        if hint in _CLD2_CODES:
+            reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, hintLanguage=hint)
+        else:  # CLD2 rejects hints it does not know (and an empty one)
+            reliable, nbytes, details = pycld2.detect(raw, isPlainText=True)
     except pycld2.error:
         return None, False
     _name, code, percent, _score = details[0]
     lang = _detector_code(code)
-    if lang is None:
-        return None, False
-    return lang, bool(reliable) and percent >= MIN_PERCENT and nbytes >= MIN_BYTES
+    if lang is None or not reliable or nbytes < MIN_BYTES:
+        return lang, False
+    if percent >= MIN_PERCENT:
+        return lang, True
+    # A mixed reading (Tagalog 52 % + Waray 47 %) is still a confident "not the declared language"
+    # when the declared one has next to no share of the text.
+    hint_share = sum(p for _n, c, p, _s in details if _detector_code(c) == hint) if hint else 100
+    return lang, hint_share < MAX_HINT_SHARE
 
 
 @lru_cache(maxsize=256)
