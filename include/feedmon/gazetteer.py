@@ -33,6 +33,7 @@ import pycountry
 import yaml
 
 from feedmon.keyforms import (
+    MODE_EXACT,
     MODE_OPEN_BOTH,
     MODE_OPEN_LEFT,
     MODE_OPEN_RIGHT,
@@ -64,8 +65,9 @@ ENV_VAR = "FEEDMON_GAZETTEER"
 #: the Sahel), party, country (any other country). WHAT evidence: term (and party).
 #: trap: a phrase whose words would otherwise count as WHAT ("trade war"); it swallows them.
 #: ignore: a phrase that swallows a place name inside it ("Latin America", "Georgia Tech").
-#: sport / market / disaster: context words that damp the score of stories that merely mention a
-#: war, or whose dead come from an accident.
+#: sport / market / disaster / protest / aid / migration: context words that damp the score of stories
+#: that merely mention a war, whose dead come from an accident, whose violence is a protest without
+#: armed groups, whose subject is arms aid or sanctions, or migration.
 KINDS = (
     "region",
     "place",
@@ -79,7 +81,14 @@ KINDS = (
     "sport",
     "market",
     "disaster",
+    "protest",
+    "aid",
+    "migration",
+    "health",
 )
+#: Context kinds: words that damp WHAT (see feedmon.tag) and never count as evidence of fighting.
+CONTEXT_KINDS = ("sport", "market", "disaster", "protest", "aid", "migration", "health")
+PARTY_WHAT = 0.3  # naming an armed group is itself some evidence of fighting (per party: ``what``)
 
 
 class GazetteerError(ValueError):
@@ -96,6 +105,7 @@ class Entry(NamedTuple):
     weight: float
     heads: tuple[str, ...] = ()  # for traps: the term labels the trap explains ("trade war" -> term:war)
     langs: frozenset[str] | None = None  # vocabulary counts only in articles of these languages; None: any
+    what: float = PARTY_WHAT  # for parties: how much naming it says about fighting ("Taliban" after 2021)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +225,7 @@ def merge(base: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
         terms = {lvl: [t for t in lst if fold_for_matching(str(t)) not in removed] for lvl, lst in terms.items()}
     out["terms"] = terms
     out["term_weights"] = {**(base.get("term_weights") or {}), **(user.get("term_weights") or {})}
-    for key in ("traps", "ignore", "sport", "market", "disaster"):
+    for key in ("traps", "ignore", *CONTEXT_KINDS):
         out[key] = _union(_as_list(base.get(key), key), _as_list(user.get(key), key))
     extras: dict[str, dict[str, list[str]]] = {}
     for src in (base.get("countries") or {}, user.get("countries") or {}):
@@ -258,16 +268,27 @@ class _Builder:
         self.keys: dict[tuple[str, int], list[Entry]] = {}
         self.stop: dict[str, set[str]] = {}
 
-    def add(self, surface: str, entry: Entry, *, morphology: str | None = None, name: bool = False) -> None:
-        for key, mode in key_forms(surface, morphology=morphology, name=name):
-            lst = self.keys.setdefault((key, mode), [])
-            for i, old in enumerate(lst):
-                if old._replace(langs=None) == entry._replace(langs=None):
-                    if old.langs is not None:
-                        lst[i] = old._replace(langs=None if entry.langs is None else old.langs | entry.langs)
-                    break
+    def add(
+        self, surface: str, entry: Entry, *, morphology: str | None = None, name: bool = False, lang: str | None = None
+    ) -> None:
+        """Add every key of ``surface``. A name is matched in every language, but the forms a
+        language's morphology derives from it, and its open stems, only in articles of ``lang``:
+        German "Mali*" must not find "Malik", Turkish "Kiev'la" must not find French "Kiev, la"."""
+        for key, mode, derived in key_forms(surface, morphology=morphology, name=name):
+            if lang is not None and entry.langs is None and (derived or mode != MODE_EXACT):
+                entry_here = entry._replace(langs=frozenset({lang}))
             else:
-                lst.append(entry)
+                entry_here = entry
+            self._put(key, mode, entry_here)
+
+    def _put(self, key: str, mode: int, entry: Entry) -> None:
+        lst = self.keys.setdefault((key, mode), [])
+        for i, old in enumerate(lst):
+            if old._replace(langs=None) == entry._replace(langs=None):
+                if old.langs is not None:
+                    lst[i] = old._replace(langs=None if entry.langs is None else old.langs | entry.langs)
+                return
+        lst.append(entry)
 
 
 def _label(surface: str) -> str:
@@ -325,10 +346,12 @@ def _region_entries(b: _Builder, data: Mapping[str, Any]) -> tuple[dict[str, Reg
                 pname = str(party.get("name", ""))
                 palias = [pname, *_as_list(party.get("aliases"), f"{where} parties[{j}]")]
                 weight = float(party.get("weight", 0.8))
+                what = float(party.get("what", PARTY_WHAT))
             else:
-                pname, palias, weight = str(party), [str(party)], 0.8
+                pname, palias, weight, what = str(party), [str(party)], 0.8, PARTY_WHAT
             pentry = named.setdefault(
-                ("party", name.casefold(), pname.casefold()), Entry("party", f"party:{pname}", name, codes, weight)
+                ("party", name.casefold(), pname.casefold()),
+                Entry("party", f"party:{pname}", name, codes, weight, what=what),
             )
             for a in palias:
                 b.add(str(a), pentry)
@@ -349,7 +372,7 @@ def _vocabulary(
         for w in _as_list(words, f"terms.{level}"):
             entry = Entry("term", f"term:{_label(str(w))}", None, (), float(weights[level]), (), langs)
             b.add(str(w), entry, morphology=morphology)
-    for kind in ("traps", "ignore", "sport", "market", "disaster"):
+    for kind in ("traps", "ignore", *CONTEXT_KINDS):
         label = kind.removesuffix("s")
         for w in _as_list(data.get(kind), kind):
             b.add(str(w), Entry(label, f"{label}:{_label(str(w))}", None, (), 0.0, (), langs), morphology=morphology)
@@ -418,14 +441,21 @@ def _language_entries(
     langs = frozenset({lang})
     for code in sorted({k[1] for k in named if k[0] == "country"}):
         for form in _cldr_names(code, lang):
-            b.add(form, named[("country", code)], morphology=morph, name=True)
+            b.add(form, named[("country", code)], morphology=morph, name=True, lang=lang)
     for code, cspec in (spec.get("countries") or {}).items():
         code = _check_code(code, f"{where} countries")
         for form in _as_list((cspec or {}).get("aliases"), f"{where} countries.{code}"):
-            b.add(str(form), named[("country", code)], morphology=morph, name=True)
+            b.add(str(form), named[("country", code)], morphology=morph, name=True, lang=lang)
+        # demonyms are adjectives: Arabic gives them the article ("الإسرائيلي"), as it does words
         for form in _as_list((cspec or {}).get("demonyms"), f"{where} countries.{code}"):
-            b.add(str(form), named[("country-demonym", code)], morphology=morph, name=True)
+            b.add(str(form), named[("country-demonym", code)], morphology=morph, lang=lang)
     canon = {n.casefold(): n for n in regions}
+    # a canonical place or party name found under another region than the file says (a party that
+    # moved, such as the Islamic State, now transnational) is still that place or party
+    anywhere: dict[tuple[str, str], Entry] = {}
+    for key, entry in named.items():
+        if key[0] in ("place", "party"):
+            anywhere.setdefault((key[0], key[2]), entry)
     for rname, rspec in (spec.get("regions") or {}).items():
         region = canon.get(str(rname).casefold())
         if region is None and str(rname).casefold() in disabled:
@@ -435,9 +465,9 @@ def _language_entries(
         rspec = rspec or {}
         rkey = region.casefold()
         for alias in _as_list(rspec.get("aliases"), f"{where} {region}.aliases"):
-            b.add(str(alias), named[("region", rkey)], morphology=morph, name=True)
+            b.add(str(alias), named[("region", rkey)], morphology=morph, name=True, lang=lang)
         for dem in _as_list(rspec.get("demonyms"), f"{where} {region}.demonyms"):
-            b.add(str(dem), named[("demonym", rkey)], morphology=morph, name=True)
+            b.add(str(dem), named[("demonym", rkey)], morphology=morph, lang=lang)
         codes = regions[region].countries
         for kind in ("places", "parties"):
             items = rspec.get(kind) or {}
@@ -445,13 +475,13 @@ def _language_entries(
                 raise GazetteerError(f"{where}: {region}.{kind} must map canonical names to spellings")
             for pname, aliases in items.items():
                 k = kind.removesuffix("s").replace("ie", "y")
-                entry = named.get((k, rkey, str(pname).casefold()))
+                entry = named.get((k, rkey, str(pname).casefold())) or anywhere.get((k, str(pname).casefold()))
                 if entry is None:  # a place or party only this language's copy names
                     entry = Entry(k, f"{k}:{pname}", region, codes, 1.0 if k == "place" else 0.8)
                     named[(k, rkey, str(pname).casefold())] = entry
-                    b.add(str(pname), entry, morphology=morph, name=True)
+                    b.add(str(pname), entry, morphology=morph, name=True, lang=lang)
                 for alias in _as_list(aliases, f"{where} {region}.{kind}.{pname}"):
-                    b.add(str(alias), entry, morphology=morph, name=True)
+                    b.add(str(alias), entry, morphology=morph, name=True, lang=lang)
     _vocabulary(b, spec, weights, langs, morph)
     for w in _as_list(spec.get("stop"), f"{where} stop"):
         b.stop.setdefault(fold_for_matching(str(w)), set()).add(lang)

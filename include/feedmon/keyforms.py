@@ -286,21 +286,22 @@ _SCRIPT_OF = {
 }
 
 
-def key_forms(surface: str, *, morphology: str | None = None, name: bool = False) -> list[tuple[str, int]]:
-    """Automaton keys (folded, unpadded) with their modes for one gazetteer entry.
+def key_forms(surface: str, *, morphology: str | None = None, name: bool = False) -> list[tuple[str, int, bool]]:
+    """Automaton keys (folded, unpadded) with their modes for one gazetteer entry, each flagged
+    ``derived`` when the language's morphology made it (not a spelling the author wrote).
 
     ``morphology`` applies to names (``name=True``) that carry no explicit marker, and its clitics
     (Arabic) to every key; explicit ``*``, ``(…|…)`` and a trailing ``=`` are the author's word.
     """
     explicit = "*" in surface or "=" in surface or _ALTERNATIVES_RE.search(surface) is not None
-    out: dict[str, int] = {}
-    for variant in expand_alternatives(surface.rstrip("=").rstrip() if surface.rstrip().endswith("=") else surface):
+    out: dict[str, tuple[int, bool]] = {}
+    for variant in expand_alternatives(surface.rstrip().removesuffix("=")):
         text, left, right = _marked(variant)
         key = fold_for_matching(text)
         if not key:
             continue
         if _UNSPACED_RE.search(key):
-            out.setdefault(key, MODE_INFIX)
+            out.setdefault(key, (MODE_INFIX, False))
             continue
         forms: Iterable[tuple[str, bool]] = [(key, right)]
         fn = MORPHOLOGIES.get(morphology or "")
@@ -310,8 +311,8 @@ def key_forms(surface: str, *, morphology: str | None = None, name: bool = False
             elif name and not explicit and not _is_abbreviation(text) and not _COMPOUND_RE.search(text):
                 forms = fn(key, name)
         for k, opn in forms:
-            out.setdefault(k, _mode(left, opn or right))
-    return list(out.items())
+            out.setdefault(k, (_mode(left, opn or right), k != key or (opn and not right)))
+    return [(k, mode, derived) for k, (mode, derived) in out.items()]
 
 
 def _is_abbreviation(text: str) -> bool:

@@ -36,7 +36,6 @@ __all__ = ["THRESHOLD", "ConflictTagger", "split_dateline"]
 THRESHOLD = 0.5
 TITLE_BOOST = 1.5  # a word in the title speaks for the whole story
 TITLE_CAP = 0.9
-PARTY_WHAT = 0.3  # naming an armed group is itself some evidence of fighting
 COUNTRY_WHERE = 0.6  # any country: a conflict there needs strong or several conflict words
 DATELINE_WHERE = 0.55  # weak: the place only in the dateline
 TITLE_SILENT = 0.7  # the title names neither a conflict place, a party nor a conflict word
@@ -151,7 +150,9 @@ class ConflictTagger:
         places: list[tuple[int, Entry]] = []  # (tier, entry): which evidence names the territory
         labels: list[str] = []
         trap_heads: tuple[str, ...] = ()
-        parties = sport = market = disaster = 0
+        sport = market = disaster = protest = aid = migration = health = 0
+        party_miss = 1.0  # naming armed groups is some evidence of fighting (each party its own weight)
+        parties = 0
         market_title = False
         title_countries: tuple[str, ...] = ()
         title_terms: set[str] = set()
@@ -193,6 +194,8 @@ class ConflictTagger:
                 elif tier == _TIER_PARTY:
                     if where < e.weight:
                         where = e.weight
+                    if parties < 3:
+                        party_miss *= 1.0 - e.what
                     parties += 1
                 else:
                     where = 1.0
@@ -206,12 +209,20 @@ class ConflictTagger:
                 market_title = market_title or seg == _SEG_TITLE
             elif kind == "disaster":
                 disaster += 1
+            elif kind == "protest":
+                protest += 1
+            elif kind == "aid":
+                aid += 1
+            elif kind == "migration":
+                migration += 1
+            elif kind == "health":
+                health += 1
             elif kind == "trap":
                 trap_heads += e.heads
 
         # Noisy-or over distinct terms: mild words add up but stay below a strong one; a trap in the
         # article explains its head word everywhere ("trade war ... the war").
-        miss = (1.0 - PARTY_WHAT) ** min(parties, 3)
+        miss = party_miss
         strong = False
         for label, w in terms.items():
             if label in trap_heads:
@@ -232,6 +243,16 @@ class ConflictTagger:
             what *= 0.5 if sport == 1 else 0.3
         if disaster:
             what *= 0.6 if disaster == 1 else 0.4
+        # Protests and riots without an armed group or a strong word are unrest, not conflict; arms
+        # deliveries, military aid and sanctions are about the war, not fighting in it.
+        if protest and not strong:
+            what *= 0.6 if protest == 1 else 0.45
+        if health and not strong:  # epidemics in a war zone are conflict news when the war is named
+            what *= 0.6 if health == 1 else 0.45
+        if aid:
+            what *= 0.6 if aid == 1 else 0.45
+        if migration:
+            what *= 0.7
         if market_title or market >= 2:
             what *= 0.4
         elif market:
