@@ -146,7 +146,7 @@ def language_accuracy(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for item in items:
         if item.get("origin") != "real":
             continue
-        title, text, _dateline, lang = prepare(item, raw=False)
+        *_, lang = prepare(item, raw=False)
         gold = item["lang"]
         total[gold] = total.get(gold, 0) + 1
         ok[gold] = ok.get(gold, 0) + (lang == gold)
