@@ -134,6 +134,7 @@ class Gazetteer:
     automaton: Any = field(repr=False)
     files: tuple[str, ...] = ()
     languages: frozenset[str] = frozenset()  # languages with their own vocabulary
+    generic: frozenset[str] = frozenset()  # strong words that name a war without describing fighting
 
 
 # ----------------------------------------------------------------------------------------- loading
@@ -225,7 +226,7 @@ def merge(base: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
         terms = {lvl: [t for t in lst if fold_for_matching(str(t)) not in removed] for lvl, lst in terms.items()}
     out["terms"] = terms
     out["term_weights"] = {**(base.get("term_weights") or {}), **(user.get("term_weights") or {})}
-    for key in ("traps", "ignore", *CONTEXT_KINDS):
+    for key in ("traps", "ignore", "generic", *CONTEXT_KINDS):
         out[key] = _union(_as_list(base.get(key), key), _as_list(user.get(key), key))
     extras: dict[str, dict[str, list[str]]] = {}
     for src in (base.get("countries") or {}, user.get("countries") or {}):
@@ -267,6 +268,7 @@ class _Builder:
     def __init__(self) -> None:
         self.keys: dict[tuple[str, int], list[Entry]] = {}
         self.stop: dict[str, set[str]] = {}
+        self.generic: set[str] = set()
 
     def add(
         self, surface: str, entry: Entry, *, morphology: str | None = None, name: bool = False, lang: str | None = None
@@ -372,6 +374,8 @@ def _vocabulary(
         for w in _as_list(words, f"terms.{level}"):
             entry = Entry("term", f"term:{_label(str(w))}", None, (), float(weights[level]), (), langs)
             b.add(str(w), entry, morphology=morphology)
+    for w in _as_list(data.get("generic"), "generic"):
+        b.generic.add(f"term:{_label(str(w))}")
     for kind in ("traps", "ignore", *CONTEXT_KINDS):
         label = kind.removesuffix("s")
         for w in _as_list(data.get(kind), kind):
@@ -525,6 +529,7 @@ def compile_gazetteer(
         automaton=automaton,
         files=files,
         languages=langs,
+        generic=frozenset(b.generic),
     )
 
 

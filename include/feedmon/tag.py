@@ -223,13 +223,16 @@ class ConflictTagger:
         # Noisy-or over distinct terms: mild words add up but stay below a strong one; a trap in the
         # article explains its head word everywhere ("trade war ... the war").
         miss = party_miss
-        strong = False
+        strong = fighting = False
+        generic = self.gazetteer.generic
         for label, w in terms.items():
             if label in trap_heads:
                 continue
             labels.extend("term:" + form for form in written[label])
             miss *= 1.0 - w
-            strong = strong or label in strong_labels
+            if label in strong_labels:
+                strong = True
+                fighting = fighting or label not in generic
         what = 1.0 - miss
         # Any country can host a war, but "missiles", "attack" and "military" in a story about a
         # country with no conflict entry are more often threats, exercises or crime: ask for a strong word.
@@ -249,7 +252,7 @@ class ConflictTagger:
             what *= 0.6 if protest == 1 else 0.45
         if health and not strong:  # epidemics in a war zone are conflict news when the war is named
             what *= 0.6 if health == 1 else 0.45
-        if aid:
+        if aid and not fighting:  # "war" alone is the reason for the aid; an air strike is fighting
             what *= 0.6 if aid == 1 else 0.45
         if migration:
             what *= 0.7
