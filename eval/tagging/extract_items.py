@@ -1,206 +1,316 @@
-"""Build the real-feed multilingual tagging sets from committed captures and hand-written labels.
+"""Build the real-feed multilingual evaluation sets from the committed captures and the labels.
 
-Why a script: the item texts must come from the committed captures (``eval/captures/<lang>/``)
-exactly, so anyone can re-derive them; only the labels are human work. Two capture formats:
+Why a script: the items must be exactly what the captured feeds served (title + description,
+HTML removed), every split must follow one fixed rule, and anyone must be able to re-derive the
+committed ``<lang>_dev.jsonl`` / ``<lang>_blind.jsonl`` from ``eval/captures/`` plus the
+hand-written labels, so ``--check`` can prove nothing was edited by hand afterwards.
 
-* ``*.xml`` / ``*.rss`` / ``*.atom``: an RSS/Atom document as the outlet served it, read with the
-  pipeline's own parser (:func:`feedmon.parse.parse_feed`);
-* ``*.promos.jsonl``: promos (``assetUri``, ``timestamp`` in ms, ``headline``, ``summary``)
-  transcribed from a news page's data file when no feed capture could be found (see
-  ``eval/captures/SOURCES.md`` for where each one comes from and what was transcribed).
+Inputs (all committed):
 
-Labels for real items live in ``eval/tagging/real/labels/<lang>.jsonl`` (``id``, ``is_conflict``,
-``countries``, ``lang``, optional ``note``, ``group``, ``skip``); items written from real reporting
-live whole in ``eval/tagging/real/written/<lang>.jsonl``. ``build`` joins them, assigns the split
-by the fixed rule below and writes ``<lang>_dev.jsonl`` / ``<lang>_blind.jsonl``.
+* ``eval/captures/SOURCES.md`` -- the table of captures (file, outlet, language, repository, path,
+  commit, capture date, items); every row is extracted, nothing else is;
+* ``eval/tagging/real/labels/<lang>.tsv`` -- one line per extracted item, written by a person who
+  read it: ``id<TAB>is_conflict(0/1)<TAB>countries(comma-separated)<TAB>lang<TAB>note``; ``lang``
+  is the item's language as read (empty = the capture's language);
+* ``eval/tagging/real/written/<lang>.jsonl`` -- items written from real reporting (``origin:
+  written``, with ``based_on``) where a language has too few real items.
 
-Split rule (fixed before labelling, see ``eval/tagging/real/README.md``): an item is ``blind`` when
-``int(sha256(key)[:8], 16) % 100 < 45``, where ``key`` is the item's ``group`` (near-duplicate
-reports of one event share a group, so they land in the same split) or else its ``id``.
+Rules fixed before labelling (see ``eval/tagging/real/README.md``):
+
+* text = the item's description/summary (never ``content:encoded``), HTML removed, entities
+  decoded, whitespace collapsed; items with neither title nor text are skipped;
+* an item whose folded title and text repeat an earlier item of the same language is dropped
+  (the same story captured twice by one outlet);
+* split: ``blind`` when ``int(sha1(folded title)[:8], 16) % 100 < 45``, else ``dev``.
 
 Usage::
 
-    python eval/tagging/extract_items.py worksheet LANG      # extracted items, unlabelled ones marked
-    python eval/tagging/extract_items.py build LANG [LANG..] # write the dev/blind files
-    python eval/tagging/extract_items.py build --check LANG  # exit 1 if the committed files differ
+    python eval/tagging/extract_items.py --list en        # print unlabelled items for reading
+    python eval/tagging/extract_items.py                  # write the sets
+    python eval/tagging/extract_items.py --check          # fail if the committed sets differ
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
-import re
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedmon.clean import normalize_text
-from feedmon.parse import parse_feed
+import feedparser
+import pycountry
+
+# _html_to_text is the pipeline's own HTML-to-text step; reusing it keeps one converter in the project.
+from feedmon.clean import _html_to_text, default_rules, match_key, normalize_text
+from feedmon.parse import decode_body
 
 HERE = Path(__file__).resolve().parent
-CAPTURES = HERE.parent / "captures"
+ROOT = HERE.parents[1]
+CAPTURES = ROOT / "eval" / "captures"
+SOURCES = CAPTURES / "SOURCES.md"
 REAL = HERE / "real"
+LABELS = REAL / "labels"
+WRITTEN = REAL / "written"
+TEN = ("en", "ru", "uk", "ar", "fr", "es", "de", "zh", "tr", "fa")
 BLIND_PERCENT = 45
-FEED_SUFFIXES = (".xml", ".rss", ".atom")
-PROMO_SUFFIX = ".promos.jsonl"
-# Outlet names for transcribed promos, by file-name prefix (feeds carry their own title).
-OUTLETS = {
-    "bbc-persian": "BBC News فارسی",
-    "bbc-turkce": "BBC News Türkçe",
-    "bbc-arabic": "BBC News عربي",
-}
-_TAG = re.compile(r"<[^>]+>")
+FIELD_ORDER = (
+    "id",
+    "lang",
+    "split",
+    "origin",
+    "capture",
+    "outlet",
+    "based_on",
+    "title",
+    "text",
+    "published",
+    "is_conflict",
+    "countries",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One row of SOURCES.md."""
+
+    file: str
+    outlet: str
+    lang: str
+
+
+def read_sources(path: Path = SOURCES) -> list[Capture]:
+    """The captures listed in the SOURCES.md table, in table order."""
+    rows: list[Capture] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 8 or not cells[0].startswith("`"):
+            continue
+        rows.append(Capture(file=cells[0].strip("`"), outlet=cells[1], lang=cells[2]))
+    if not rows:
+        raise SystemExit(f"{path}: no capture rows found")
+    return rows
 
 
 def plain(markup: str) -> str:
-    """Text of a description as served: tags dropped, entities decoded, whitespace tidied."""
-    return " ".join(normalize_text(_TAG.sub(" ", markup or "")).split())
+    """Markup or plain text to one line of text: tags removed, entities decoded, spaces collapsed."""
+    if not markup:
+        return ""
+    text = _html_to_text(markup, default_rules()) if "<" in markup else markup
+    return " ".join(normalize_text(text).split())
 
 
-def _outlet(stem: str) -> str:
-    for prefix, name in sorted(OUTLETS.items(), key=lambda kv: -len(kv[0])):
-        if stem.startswith(prefix):
-            return name
-    raise ValueError(f"no outlet name for capture {stem!r}: add it to OUTLETS")
+def _published(entry: dict[str, Any]) -> str | None:
+    for key in ("published_parsed", "updated_parsed"):
+        value = entry.get(key)
+        if value:
+            return datetime(*value[:6], tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    return None
 
 
-def _promo_items(path: Path, lang: str) -> list[dict[str, Any]]:
-    stem = path.name[: -len(PROMO_SUFFIX)]
+def capture_items(capture: Capture) -> list[dict[str, Any]]:
+    """The items of one capture, in feed order, with stable ids ``<lang>/<stem>#NNN``."""
+    body = (CAPTURES / capture.file).read_bytes()
+    text, _encoding, _notes = decode_body(body, None)
+    # decode_body settled the charset; say so in a header so feedparser does not re-guess it
+    parsed = feedparser.parse(
+        io.BytesIO(text.encode("utf-8")),
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    stem = capture.file.removesuffix(".xml")
     items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
+    for n, entry in enumerate(parsed.entries, start=1):
+        title = plain(str(entry.get("title") or ""))
+        body_text = plain(str(entry.get("summary") or entry.get("description") or ""))
+        if not title and not body_text:
             continue
-        promo = json.loads(line)
-        tail = promo["assetUri"].rstrip("/").rsplit("/", 1)[-1]
-        when = datetime.fromtimestamp(promo["timestamp"] / 1000, tz=UTC)
         items.append(
             {
-                "id": f"{lang}/{stem}#{tail}",
-                "capture": path.relative_to(HERE.parents[1]).as_posix(),
-                "outlet": _outlet(stem),
-                "title": plain(promo["headline"]),
-                "text": plain(promo.get("summary", "")),
-                "published": when.date().isoformat(),
+                "id": f"{stem}#{n:03d}",
+                "lang": capture.lang,
+                "origin": "real",
+                "capture": f"eval/captures/{capture.file}",
+                "outlet": capture.outlet,
+                "title": title,
+                "text": body_text,
+                "published": _published(entry),
             }
         )
     return items
 
 
-def _feed_items(path: Path, lang: str) -> list[dict[str, Any]]:
-    parsed = parse_feed(path.read_bytes(), feed_id=path.stem)
-    if parsed.error and not parsed.entries:
-        raise ValueError(f"{path}: {parsed.error}")
-    items = []
-    for n, entry in enumerate(parsed.entries):
-        key = entry.guid or entry.link or str(n)
-        items.append(
-            {
-                "id": f"{lang}/{path.stem}#{hashlib.sha256(key.encode()).hexdigest()[:12]}",
-                "capture": path.relative_to(HERE.parents[1]).as_posix(),
-                "outlet": parsed.feed_title or path.stem,
-                "title": plain(entry.title),
-                "text": plain(entry.html or ""),
-                "published": entry.published_at.date().isoformat() if entry.published_at else None,
-            }
-        )
-    return items
+def split_of(title: str) -> str:
+    """``blind`` or ``dev`` from the folded title alone, so a repeated story never straddles."""
+    digest = hashlib.sha1(match_key(title).encode("utf-8")).hexdigest()
+    return "blind" if int(digest[:8], 16) % 100 < BLIND_PERCENT else "dev"
 
 
-def extract(lang: str) -> list[dict[str, Any]]:
-    """Every item of every capture of ``lang``, in file order; items with neither title nor text dropped."""
-    items: list[dict[str, Any]] = []
-    for path in sorted((CAPTURES / lang).glob("*")):
-        if path.name.endswith(PROMO_SUFFIX):
-            items += _promo_items(path, lang)
-        elif path.suffix in FEED_SUFFIXES:
-            items += _feed_items(path, lang)
-    seen: set[str] = set()
-    kept = []
-    for item in items:
-        if (item["title"] or item["text"]) and item["id"] not in seen:
-            seen.add(item["id"])
-            kept.append(item)
-    return kept
+def all_real_items() -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Real items per capture language after dropping repeats; also the repeat counts."""
+    by_lang: dict[str, list[dict[str, Any]]] = {}
+    dropped: dict[str, int] = {}
+    seen: dict[str, set[str]] = {}
+    for capture in read_sources():
+        for item in capture_items(capture):
+            key = match_key(item["title"]) + "\x00" + match_key(item["text"])
+            keys = seen.setdefault(capture.lang, set())
+            if key in keys:
+                dropped[capture.lang] = dropped.get(capture.lang, 0) + 1
+                continue
+            keys.add(key)
+            by_lang.setdefault(capture.lang, []).append(item)
+    return by_lang, dropped
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_labels(lang: str) -> dict[str, dict[str, Any]]:
+    """The hand labels of one capture language, by item id."""
+    path = LABELS / f"{lang}.tsv"
+    labels: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return labels
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        cells += [""] * (5 - len(cells))
+        item_id, conflict, countries, item_lang, note = (c.strip() for c in cells[:5])
+        if conflict not in ("0", "1"):
+            raise SystemExit(f"{path}:{lineno}: is_conflict must be 0 or 1, not {conflict!r}")
+        if item_id in labels:
+            raise SystemExit(f"{path}:{lineno}: {item_id} labelled twice")
+        labels[item_id] = {
+            "is_conflict": conflict == "1",
+            "countries": [c.strip() for c in countries.split(",") if c.strip()],
+            "lang": item_lang or None,
+            "note": note or None,
+        }
+    return labels
+
+
+def read_written(lang: str) -> list[dict[str, Any]]:
+    """Items written from real reporting for one language (already labelled)."""
+    path = WRITTEN / f"{lang}.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def split_of(key: str) -> str:
-    """The fixed split rule: about 45 % of keys go blind, decided by a hash nobody can steer."""
-    return "blind" if int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 100 < BLIND_PERCENT else "dev"
-
-
-def build(lang: str) -> dict[str, list[dict[str, Any]]]:
-    """The labelled items of ``lang`` by split; every extracted item must carry a label."""
-    labels = {row["id"]: row for row in _read_jsonl(REAL / "labels" / f"{lang}.jsonl")}
-    out: dict[str, list[dict[str, Any]]] = {"dev": [], "blind": []}
-    extracted = extract(lang)
-    missing = [it["id"] for it in extracted if it["id"] not in labels]
-    if missing:
-        raise SystemExit(f"{lang}: {len(missing)} extracted items have no label, e.g. {missing[:3]}")
-    stale = set(labels) - {it["id"] for it in extracted}
-    if stale:
-        raise SystemExit(f"{lang}: labels for items not in any capture: {sorted(stale)[:3]}")
-    rows: list[dict[str, Any]] = []
-    for item in extracted:
-        label = labels[item["id"]]
-        if label.get("skip"):
-            continue
-        row = {"id": item["id"], "lang": label["lang"], "split": "", "origin": "real"}
-        row |= {k: item[k] for k in ("capture", "outlet", "title", "text", "published")}
-        row |= {"is_conflict": label["is_conflict"], "countries": label["countries"]}
-        for extra in ("note", "group"):
-            if label.get(extra):
-                row[extra] = label[extra]
-        rows.append(row)
-    for item in _read_jsonl(REAL / "written" / f"{lang}.jsonl"):
-        rows.append({"id": item["id"], "lang": item["lang"], "split": ""} | item)
-    for row in rows:
-        row["split"] = split_of(row.get("group") or row["id"])
-        out[row["split"]].append(row)
+def ordered(item: dict[str, Any]) -> dict[str, Any]:
+    """Fields in a fixed order; absent optional fields left out."""
+    out = {k: item[k] for k in FIELD_ORDER if item.get(k) is not None}
+    if "countries" not in out:
+        out["countries"] = []
     return out
 
 
-def _dump(rows: list[dict[str, Any]]) -> str:
+def build() -> dict[str, list[dict[str, Any]]]:
+    """Every output file's rows, keyed by file name under ``eval/tagging/real/``."""
+    by_lang, _dropped = all_real_items()
+    files: dict[str, list[dict[str, Any]]] = {}
+    # Languages whose labels are kept here as TSV; ar/fa/tr (BBC page data) are built by extract_items_promos.py.
+    langs = sorted(set(by_lang) | {p.stem for p in WRITTEN.glob("*.jsonl") if (LABELS / f"{p.stem}.tsv").exists()})
+    for capture_lang in langs:
+        labels = read_labels(capture_lang)
+        items = by_lang.get(capture_lang, [])
+        unknown = set(labels) - {i["id"] for i in items}
+        if unknown:
+            raise SystemExit(f"labels/{capture_lang}.tsv: ids not in any capture: {sorted(unknown)[:5]}")
+        for item in items:
+            label = labels.get(item["id"])
+            if label is None:
+                raise SystemExit(f"labels/{capture_lang}.tsv: {item['id']} is not labelled")
+            item = dict(item, is_conflict=label["is_conflict"], countries=label["countries"], note=label["note"])
+            item["lang"] = label["lang"] or item["lang"]
+            item["split"] = split_of(item["title"])
+            _place(files, item)
+        for item in read_written(capture_lang):
+            item = dict(item, origin="written", split=split_of(item["title"]))
+            _place(files, item)
+    for rows in files.values():
+        rows.sort(key=lambda r: (r["origin"] != "real", r["id"]))
+    return files
+
+
+def _place(files: dict[str, list[dict[str, Any]]], item: dict[str, Any]) -> None:
+    validate(item)
+    name = f"{item['lang']}_{item['split']}.jsonl" if item["lang"] in TEN else "other_lang.jsonl"
+    files.setdefault(name, []).append(ordered(item))
+
+
+def validate(item: dict[str, Any]) -> None:
+    """Refuse an item that breaks the guideline's format (section 5)."""
+    where = item.get("id", "?")
+    for key in ("id", "lang", "split", "origin", "title", "is_conflict", "countries"):
+        if key not in item:
+            raise SystemExit(f"{where}: missing {key}")
+    if pycountry.languages.get(alpha_2=item["lang"]) is None:
+        raise SystemExit(f"{where}: {item['lang']!r} is not an ISO 639-1 code")
+    for code in item["countries"]:
+        if code != "XK" and pycountry.countries.get(alpha_2=code) is None:
+            raise SystemExit(f"{where}: {code!r} is not an ISO 3166-1 alpha-2 code")
+    if item["countries"] and not item["is_conflict"]:
+        raise SystemExit(f"{where}: a non-conflict item has countries")
+    if item["origin"] == "real" and not (item.get("capture") and item.get("outlet")):
+        raise SystemExit(f"{where}: a real item needs capture and outlet")
+    if item["origin"] == "written" and not item.get("based_on"):
+        raise SystemExit(f"{where}: a written item needs based_on")
+    if not (item["title"] or item.get("text")):
+        raise SystemExit(f"{where}: neither title nor text")
+
+
+def render(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def summary(files: dict[str, list[dict[str, Any]]]) -> str:
+    """Per-file counts: items, real/written, conflict share."""
+    lines = [f"{'file':24} {'items':>5} {'real':>5} {'written':>7} {'conflict':>8}"]
+    for name in sorted(files):
+        rows = files[name]
+        real = sum(r["origin"] == "real" for r in rows)
+        conflict = sum(r["is_conflict"] for r in rows)
+        lines.append(f"{name:24} {len(rows):5d} {real:5d} {len(rows) - real:7d} {conflict / len(rows):8.0%}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    ws = sub.add_parser("worksheet", help="print the extracted items of one language")
-    ws.add_argument("lang")
-    bd = sub.add_parser("build", help="write (or --check) the dev/blind files")
-    bd.add_argument("langs", nargs="+")
-    bd.add_argument("--check", action="store_true")
+    ap.add_argument("--list", metavar="LANG", help="print the extracted items of one capture language")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed sets differ")
     args = ap.parse_args(argv)
-    if args.cmd == "worksheet":
-        labels = {row["id"] for row in _read_jsonl(REAL / "labels" / f"{args.lang}.jsonl")}
-        for item in extract(args.lang):
-            print(json.dumps({"labelled": item["id"] in labels, **item}, ensure_ascii=False))
+
+    if args.list:
+        by_lang, dropped = all_real_items()
+        for item in by_lang.get(args.list, []):
+            print(f"{item['id']}\t{item['title']}\t{item['text']}")
+        count, repeats = len(by_lang.get(args.list, [])), dropped.get(args.list, 0)
+        print(f"# {count} items, {repeats} repeats dropped", file=sys.stderr)
         return 0
-    stale = []
-    for lang in args.langs:
-        for split, rows in build(lang).items():
-            path = REAL / f"{lang}_{split}.jsonl"
-            text = _dump(rows)
-            if args.check:
-                if not path.exists() or path.read_text(encoding="utf-8") != text:
-                    stale.append(path.name)
-            else:
-                path.write_text(text, encoding="utf-8")
-                print(f"{path.relative_to(HERE.parents[1])}: {len(rows)} items")
-    if stale:
-        print("out of date: " + ", ".join(stale), file=sys.stderr)
-        return 1
+
+    files = build()
+    if args.check:
+        stale = [n for n, rows in files.items() if not (REAL / n).exists() or _read(REAL / n) != render(rows)]
+        if stale:
+            print("out of date: " + ", ".join(sorted(stale)), file=sys.stderr)
+            return 1
+        print(summary(files))
+        return 0
+    for name, rows in files.items():
+        (REAL / name).write_text(render(rows), encoding="utf-8")
+    print(summary(files))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())
