@@ -19,7 +19,6 @@ whole word as written in the evidence ("term:обстрелом", not the stem).
 
 from __future__ import annotations
 
-import codecs
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -62,22 +61,21 @@ _LETTER_PAIRS = tuple(
     }.items()
 )  # fmt: skip
 
-# Characters whose presence calls for NFKD: accented Latin letters, presentation forms, full-width
-# forms, and the dashes/quotes/spaces of General Punctuation (NFKD turns several into ASCII).
+# Characters whose presence calls for NFKD: accented Latin letters, combining marks, presentation
+# forms, full-width forms.
 _NEEDS_NFKD = re.compile("[\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff\ufb00-\ufdff\ufe70-\ufeff\uff00-\uffef]")
-
-# Multi-byte separators, on UTF-8: Latin-1 punctuation and NBSP (C2 A0-BF), × ÷, General Punctuation
-# (E2 80 80 - E2 81 AF: dashes, curly quotes, ZWNJ/ZWJ, bullets), arrows/symbols (E2 86-AF), CJK
-# punctuation (E3 80 80-BF), full-width punctuation, Arabic comma/semicolon/question mark and
-# percent/decimal signs, Armenian and Hebrew punctuation.
+# Non-ASCII separators: Latin-1 punctuation and NBSP, × ÷, General Punctuation (dashes, curly quotes,
+# ZWNJ/ZWJ, bullets), currency, letterlike and other symbols, arrows, CJK and full-width punctuation,
+# Arabic comma, semicolon, question mark and percent/decimal signs, Armenian and Hebrew punctuation,
+# lone surrogates. A character class on str: far cheaper than byte alternations on Arabic UTF-8,
+# whose every letter starts with the same lead bytes.
 _SEP_RE = re.compile(
-    rb"\xc2[\xa0-\xbf]|\xc3[\x97\xb7]|\xe2[\x80-\xaf][\x80-\xbf]|\xe3\x80[\x80-\xbf]"
-    rb"|\xef\xbc[\x80-\x8f\x9a-\xa0\xbb-\xbf]|\xef\xbd[\x9b-\xa5]|\xd8[\x8c\x9b\x9f]|\xd9[\xaa-\xad]"
-    rb"|\xd6[\x89\x8a]|\xd7[\x80\x83\x86\xb3\xb4]"
+    "[\u00a0-\u00bf\u00d7\u00f7\u2000-\u2bff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40"
+    "\uff5b-\uff65\u060c\u061b\u061f\u066a-\u066d\u0589\u058a\u05c0\u05c3\u05c6\u05f3\u05f4\ufeff\ud800-\udfff]"
 )
 # Combining marks left after NFKD (U+0300-036F), Cyrillic titlo etc. (U+0483-0489), Arabic harakat,
-# superscript alef and Quranic marks (U+0610-061A, U+064B-065F, U+0670): dropped, never separators.
-_MARKS_RE = re.compile(rb"\xcc[\x80-\xbf]|\xcd[\x80-\xaf]|\xd2[\x83-\x89]|\xd8[\x90-\x9a]|\xd9[\x8b-\x9f\xb0]")
+# superscript alef and Quranic marks: dropped, never separators.
+_MARKS_RE = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]+")
 _RECOMPOSE = (("и\u0306", "й"), ("і\u0308", "ї"), ("у\u0306", "ў"))
 
 
@@ -95,8 +93,8 @@ def fold_for_matching(text: str) -> str:
 
     Lower-case, accents folded, every run of punctuation or spacing turned into one space, letters
     of every script kept ("Київ" stays "київ", "加沙" stays "加沙"). ASCII text (most English copy)
-    takes a bytes-only path; other text costs a few C-level passes (lower, optional NFKD, UTF-8
-    encode, two byte regexes) — no per-character Python loop.
+    takes a bytes-only path; other text costs a few C-level passes (lower, optional NFKD, two
+    character-class regexes, UTF-8 encode and a byte table) — no per-character Python loop.
     """
     if not text:
         return ""
@@ -109,22 +107,9 @@ def fold_for_matching(text: str) -> str:
         for decomposed, letter in _RECOMPOSE:  # Cyrillic letters whose mark is part of the letter
             if decomposed in s:
                 s = s.replace(decomposed, letter)
-    s = _replace_pairs(s)
-    raw = s.encode("utf-8", "feedmon.nosurrogate").translate(_BYTE_TABLE)
-    if b"\xcc" in raw or b"\xcd" in raw or b"\xd9" in raw or b"\xd8" in raw or b"\xd2" in raw:
-        raw = _MARKS_RE.sub(b"", raw)
-    raw = _SEP_RE.sub(b" ", raw)
-    return _SPACES_RE.sub(b" ", raw).strip().decode("utf-8", "replace")
-
-
-def _no_surrogates(exc: UnicodeError) -> tuple[str, int]:
-    """Lone surrogates (broken feeds) become separators instead of failing the article."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    return " ", exc.end
-
-
-codecs.register_error("feedmon.nosurrogate", _no_surrogates)
+    s = _MARKS_RE.sub("", _replace_pairs(s))
+    raw = _SEP_RE.sub(" ", s).encode("utf-8").translate(_BYTE_TABLE)
+    return _SPACES_RE.sub(b" ", raw).strip().decode("utf-8")
 
 
 def padded(key: str, mode: int) -> str:
@@ -141,6 +126,11 @@ _ALTERNATIVES_RE = re.compile(r"\(([^()]*\|[^()]*)\)")
 _UNSPACED_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
+def unspaced_script(text: str) -> bool:
+    """Whether the text has characters of a script written without spaces (Chinese, Japanese)."""
+    return _UNSPACED_RE.search(text) is not None
+
+
 def expand_alternatives(text: str) -> list[str]:
     """``"Luftangriff(|e|en)"`` -> ``["Luftangriff", "Luftangriffe", "Luftangriffen"]``. Parentheses
     without a ``|`` are left alone ("Communist Party of India (Maoist)")."""
@@ -151,6 +141,35 @@ def expand_alternatives(text: str) -> list[str]:
     for alt in m.group(1).split("|"):
         out.extend(expand_alternatives(text[: m.start()] + alt.strip() + text[m.end() :]))
     return out
+
+
+# Endings a "*" inside a Cyrillic key stands for ("удар* беспилотник*": "удары беспилотников",
+# "ударом беспилотника"): Russian and Ukrainian noun and adjective endings of up to three letters.
+_MID_ENDINGS_CYRILLIC = (
+    "", "а", "я", "у", "ю", "е", "и", "ы", "о", "ь", "й", "ой", "ей", "ом", "ем", "ам", "ям", "ами", "ями", "ах",
+    "ях", "ов", "ев", "ий", "ый", "ая", "ое", "ее", "ые", "ие", "ых", "их", "ым", "им", "ого", "его", "ому", "ему",
+    "ую", "юю", "ою", "ею", "ии", "ию", "ией", "ія", "ії", "ію", "ією", "і", "ї", "ів", "ові", "ью", "ій", "ої", "іх",
+    "ім",
+)  # fmt: skip
+
+
+def expand_inner_stars(text: str) -> list[str]:
+    """A "*" that is not at an end of the key: the stem before it takes any of the usual endings.
+    Only Cyrillic stems can say so (their endings are listed); elsewhere it is an error."""
+    body = text.strip()
+    core = body[1:] if body.startswith("*") else body
+    core = core[:-1] if core.endswith("*") else core
+    if "*" not in core:
+        return [text]
+    head, _, tail = core.partition("*")
+    if not _CYRILLIC_RE.search(head[-1:] or "x"):
+        raise ValueError(f"{text!r}: '*' inside a key is only understood after a Cyrillic stem")
+    pre = "*" if body.startswith("*") else ""
+    post = "*" if body.endswith("*") else ""
+    out: list[str] = []
+    for ending in _MID_ENDINGS_CYRILLIC:
+        out.extend(expand_inner_stars(f"{pre}{head}{ending}{tail}{post}"))
+    return list(dict.fromkeys(out))
 
 
 def _marked(text: str) -> tuple[str, bool, bool]:
@@ -295,7 +314,8 @@ def key_forms(surface: str, *, morphology: str | None = None, name: bool = False
     """
     explicit = "*" in surface or "=" in surface or _ALTERNATIVES_RE.search(surface) is not None
     out: dict[str, tuple[int, bool]] = {}
-    for variant in expand_alternatives(surface.rstrip().removesuffix("=")):
+    variants = [v for alt in expand_alternatives(surface.rstrip().removesuffix("=")) for v in expand_inner_stars(alt)]
+    for variant in variants:
         text, left, right = _marked(variant)
         key = fold_for_matching(text)
         if not key:
@@ -334,5 +354,11 @@ def word_at(hay: str, start: int, end: int, mode: int) -> str:
 
 
 def check_markers(items: Sequence[str], where: str) -> list[str]:
-    """Entries whose ``*`` is not at an end (a typo the automaton cannot honour)."""
-    return [f"{where}: {it!r}: '*' only at the start or end" for it in items if "*" in str(it).strip().strip("*")]
+    """Entries whose inner ``*`` the automaton cannot honour (not after a Cyrillic stem)."""
+    problems = []
+    for it in items:
+        try:
+            expand_inner_stars(str(it))
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer
-from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_for_matching, word_at
+from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_for_matching, unspaced_script, word_at
 from feedmon.models import TagResult
 
 __all__ = ["THRESHOLD", "ConflictTagger", "split_dateline"]
@@ -69,17 +69,27 @@ def split_dateline(text: str) -> tuple[str | None, str]:
 def _shown(entry: Entry, surface: str) -> str:
     """Evidence label: vocabulary as written ("trap:торговой войны"); a name by its canonical label,
     with the words as written when they differ from it ("place:Bakhmut (бахмуте)")."""
-    kind, _, name = entry.label.partition(":")
+    shown = _SHOWN.get((entry.label, surface))
+    if shown is None:
+        shown = _shown_label(entry.label, surface)
+        if len(_SHOWN) < 65536:
+            _SHOWN[(entry.label, surface)] = shown
+    return shown
+
+
+def _shown_label(label: str, surface: str) -> str:
+    kind, _, name = label.partition(":")
     if kind in _NAME_LABELS:
         canon = _CANON.get(name)
         if canon is None:
             canon = _CANON[name] = fold_for_matching(name)
-        return entry.label if surface == canon else f"{entry.label} ({surface})"
+        return label if surface == canon else f"{label} ({surface})"
     return f"{kind}:{surface}"
 
 
 _NAME_LABELS = frozenset({"region", "place", "party", "country"})
 _CANON: dict[str, str] = {}
+_SHOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass(slots=True)
@@ -114,21 +124,11 @@ class ConflictTagger:
         d_end = t_end + len(d_norm) + 3
         lang = language if language in self.gazetteer.languages else None
 
-        # All whole-word matches as (start, -end, mode, key, entry), keeping the first meaning that
-        # counts in this language; sorted, a match inside a longer one is dropped (keys share their
-        # boundary spaces, so neighbours never count as nested).
-        raw = []
-        for end, (length, mode, key, entries, stop) in self.gazetteer.automaton.iter(hay):
-            if stop is not None and lang in stop:
-                continue
-            entry = entries[0]
-            if lang is not None and entry.langs is not None and lang not in entry.langs:
-                for entry in entries:  # the first meaning that counts in this language
-                    if entry.langs is None or lang in entry.langs:
-                        break
-                else:
-                    continue
-            raw.append((end - length + 1, -end, mode, key, entry))
+        # All whole-word matches as (start, -end, mode, key, entry) with the automaton of the
+        # article's language (the meaning that counts in it); sorted, a match inside a longer one is
+        # dropped (keys share their boundary spaces, so neighbours never count as nested).
+        automaton = self.gazetteer.automaton_for(lang, lang is None and unspaced_script(hay))
+        raw = [(end - length + 1, -end, mode, key, entry) for end, (length, mode, key, entry) in automaton.iter(hay)]
         if not raw:
             return TagResult()
         raw.sort()
