@@ -39,6 +39,7 @@ TITLE_CAP = 0.9
 COUNTRY_WHERE = 0.6  # any country: a conflict there needs strong or several conflict words
 DATELINE_WHERE = 0.55  # weak: the place only in the dateline
 TITLE_SILENT = 0.7  # the title names neither a conflict place, a party nor a conflict word
+TITLE_SILENT_GENERIC = 0.5  # ... and the body's only strong words name the war ("war", "invasion")
 STRONG_WEIGHT = 0.6  # a term at least this heavy is "strong" (war, airstrike, insurgents, ...)
 WEAK_PLACE_CAP = 0.8  # with only a country or dateline as place, mild words cap WHAT here
 
@@ -241,7 +242,9 @@ class ConflictTagger:
         # The title names the story's subject: when it is silent on conflict, the war in the body is
         # more likely context ("Kerry challenges Bush record ... the war in Iraq").
         if has_title and not title_where and not (title_terms - set(trap_heads)):
-            what *= TITLE_SILENT
+            # ... and all the more when the body only names the war ("Russia's war of aggression")
+            # without describing any fighting
+            what *= TITLE_SILENT if fighting or not strong else TITLE_SILENT_GENERIC
         if sport:
             what *= 0.5 if sport == 1 else 0.3
         if disaster:
