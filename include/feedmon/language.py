@@ -12,6 +12,7 @@ the feed's declaration; with no declaration, the detector's best guess.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import pycld2
@@ -76,26 +77,72 @@ def detect_language(title: str, text: str = "", hint: str | None = None) -> tupl
     if not sample.strip():
         return None, False
     raw = sample[:DETECT_CHARS].encode("utf-8", "replace").translate(None, _CONTROL)
-    kwargs = {"hintLanguage": hint} if hint in _CLD2_CODES else {}  # CLD2 rejects hints it does not know
+    # CLD2 rejects hints it does not know; and its "zh" means simplified script, which pushes text in
+    # traditional characters towards Japanese: Chinese gets no hint.
+    kwargs = {"hintLanguage": hint} if hint in _CLD2_CODES and hint != "zh" else {}
+    needed = MIN_PERCENT
     try:
         reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, **kwargs)
         if details[0][1] == "un" and nbytes >= MIN_BYTES:
             # CLD2's quality gate sometimes gives up on plain sentences ("В День памяти жертв Бабьего
-            # Яра ..."); its best-effort reading is used, trusted only when it is clear.
-            reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, bestEffort=True, **kwargs)
-            reliable = reliable and details[0][2] >= BEST_EFFORT_PERCENT and nbytes >= 2 * MIN_BYTES
+            # Яра ..."), more so with a wrong hint (Russian in a feed declaring "en"): its best-effort
+            # reading without the hint is used, trusted only when it is clear.
+            reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, bestEffort=True)
+            needed = BEST_EFFORT_PERCENT
     except pycld2.error:
         return None, False
     _name, code, percent, _score = details[0]
     lang = _detector_code(code)
-    if lang is None or not reliable or nbytes < MIN_BYTES:
+    if lang is None and nbytes >= MIN_BYTES:
+        return _cyrillic_guess(sample[:DETECT_CHARS], hint)
+    if lang is None or nbytes < MIN_BYTES:
         return lang, False
-    if percent >= MIN_PERCENT:
+    if not reliable:  # still confident that it is not the declared language when the script says so
+        return lang, hint is not None and lang != hint and _other_script(sample[:DETECT_CHARS], hint)
+    if percent >= needed:
         return lang, True
     # A mixed reading (Tagalog 52 % + Waray 47 %) is still a confident "not the declared language"
-    # when the declared one has next to no share of the text.
+    # when the declared one has next to no share of the text (Russian in a feed declaring "en").
     hint_share = sum(p for _n, c, p, _s in details if _detector_code(c) == hint) if hint else 100
     return lang, hint_share < MAX_HINT_SHARE
+
+
+_CYRILLIC = re.compile("[а-яёіїєґА-ЯЁІЇЄҐ]")
+_UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+_SCRIPTS = {
+    "cyrillic": (
+        re.compile("[\u0400-\u04ff]"),
+        frozenset({"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn"}),
+    ),
+    "arabic": (re.compile("[\u0600-\u06ff]"), frozenset({"ar", "fa", "ur", "ps", "ku", "sd", "ug"})),
+    "han": (re.compile("[\u3040-\u30ff\u3400-\u9fff]"), frozenset({"zh", "ja"})),
+}
+
+
+def _other_script(sample: str, hint: str) -> bool:
+    """Whether most letters of the text are in a script the declared language is not written in."""
+    letters = len(_LETTER.findall(sample)) or 1
+    for pattern, langs in _SCRIPTS.values():
+        share = len(pattern.findall(sample)) / letters
+        if share >= 0.6 and hint not in langs:
+            return True
+        if hint in langs and share < 0.2:
+            return True
+    return False
+
+
+def _cyrillic_guess(sample: str, hint: str | None) -> tuple[str | None, bool]:
+    """When CLD2 gives up on Cyrillic text (it does on some repetitive ledes): Ukrainian if the
+    letters only Ukrainian uses are there, else Russian; confident only against a declaration in
+    another script (a mirror feed declaring "en")."""
+    letters = len(_LETTER.findall(sample))
+    if not letters or len(_CYRILLIC.findall(sample)) < 0.6 * letters:
+        return None, False
+    lang = "uk" if _UKRAINIAN.search(sample) else "ru"
+    return lang, hint is not None and _other_script(sample, hint)
 
 
 @lru_cache(maxsize=256)

@@ -81,3 +81,14 @@ def test_otherwise_item_tag_then_feed_declaration() -> None:
     assert resolve_language(*ENGLISH, "en-gb") == "en"
     assert resolve_language(*ENGLISH) == "en"
     assert resolve_language("Kyiv: Zelensky", "") is None
+
+
+def test_a_feed_declaring_the_wrong_language() -> None:
+    # a mirror feed of a Russian outlet declaring "en": CLD2 reads Russian without certainty, but the
+    # script settles that it is not English (eval/captures/ru/novaya-gazeta-baltic-mirror_2026-02-05.xml)
+    title = "Эстония откроет посольство в Молдове во второй половине 2026 года"
+    text = "Во второй половине 2026 года Эстония откроет посольство в Молдове. Об этом заявил председатель парламента."
+    assert resolve_language(title, text, "en") == "ru"
+    # traditional characters in a feed declaring zh-CN stay Chinese (CLD2's "zh" hint means simplified)
+    trad = "著名中國問題專家、美國喬治‧華盛頓大學教授沈大偉日前在《華爾街日報》發表文章《中國即將崩潰》"
+    assert resolve_language("陳定定對沈大偉的反駁同樣無力", trad, "zh-CN") == "zh"
