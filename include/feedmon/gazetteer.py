@@ -336,13 +336,22 @@ class _Builder:
             self._put(key, mode, entry_here)
 
     def _put(self, key: str, mode: int, entry: Entry) -> None:
-        lst = self.keys.setdefault((key, mode), [])
+        lst = self.keys.get((key, mode))
+        if lst is None:
+            self.keys[(key, mode)] = [entry]
+            return
         for i, old in enumerate(lst):
-            if old._replace(langs=None) == entry._replace(langs=None):
+            if old is entry or old == entry:
+                return
+            if old.label == entry.label and old.kind == entry.kind and _same_but_langs(old, entry):
                 if old.langs is not None:
                     lst[i] = old._replace(langs=None if entry.langs is None else old.langs | entry.langs)
                 return
         lst.append(entry)
+
+
+def _same_but_langs(a: Entry, b: Entry) -> bool:
+    return a._replace(langs=None) == b._replace(langs=None)
 
 
 def _label(surface: str) -> str:
