@@ -54,6 +54,7 @@ _DATELINE_RE = re.compile(
 _AGENCIES = frozenset({"AP", "AFP", "REUTERS", "UPI", "DPA", "XINHUA", "ANSA", "EFE", "TASS", "IANS", "PTI"})
 
 _SEG_TITLE, _SEG_DATELINE, _SEG_BODY = 0, 1, 2
+_SEGMENT = "qq0segment0qq"  # between title, dateline and text in the folded text: never in a key
 
 
 def split_dateline(text: str) -> tuple[str | None, str]:
@@ -118,11 +119,12 @@ class ConflictTagger:
         text = text or ""
         if dateline is None:
             dateline, text = split_dateline(text)
-        t_norm = fold_for_matching(title)
-        d_norm = fold_for_matching(dateline) if dateline else ""
-        hay = f" {t_norm} \x01 {d_norm} \x01 {fold_for_matching(text)} "
-        t_end = len(t_norm) + 2
-        d_end = t_end + len(d_norm) + 3
+        # one fold for the three parts (a fold's fixed cost is most of a title's), joined by a word
+        # no key contains, so no match crosses from one part to the next
+        folded = fold_for_matching(f"{title} {_SEGMENT} {dateline or ''} {_SEGMENT} {text}")
+        hay = f" {folded} "
+        t_end = hay.find(_SEGMENT)
+        d_end = hay.find(_SEGMENT, t_end + 1)
         lang = language if language in self.gazetteer.languages else None
 
         # All whole-word matches as (start, -end, mode, key, entry) with the automaton of the
@@ -142,7 +144,7 @@ class ConflictTagger:
             seg = _SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY)
             surface = key if mode in (MODE_EXACT, MODE_INFIX) else word_at(hay, start, -neg_end + 1, mode)
             kept.append((seg, entry, surface))
-        return self._decide(kept, bool(t_norm))
+        return self._decide(kept, t_end > 1)
 
     def _decide(self, kept: list[tuple[int, Entry, str]], has_title: bool) -> TagResult:
         where = 0.0
