@@ -76,6 +76,7 @@ _SEP_RE = re.compile(
 # Combining marks left after NFKD (U+0300-036F), Cyrillic titlo etc. (U+0483-0489), Arabic harakat,
 # superscript alef and Quranic marks: dropped, never separators.
 _MARKS_RE = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]+")
+_BEYOND_LATIN = re.compile("[^\x00-\u036f]")  # any letter past Latin and its combining marks
 _RECOMPOSE = (("и\u0306", "й"), ("і\u0308", "ї"), ("у\u0306", "ў"))
 
 
@@ -102,13 +103,20 @@ def fold_for_matching(text: str) -> str:
         raw = text.encode("ascii").translate(_BYTE_TABLE)
         return _SPACES_RE.sub(b" ", raw).strip().decode("ascii")
     s = text.lower()
-    if _NEEDS_NFKD.search(s):
+    decomposed = _NEEDS_NFKD.search(s) is not None
+    if decomposed:
         s = unicodedata.normalize("NFKD", s)
-        for decomposed, letter in _RECOMPOSE:  # Cyrillic letters whose mark is part of the letter
-            if decomposed in s:
-                s = s.replace(decomposed, letter)
-    s = _MARKS_RE.sub("", _replace_pairs(s))
-    raw = _SEP_RE.sub(" ", s).encode("utf-8").translate(_BYTE_TABLE)
+    s = _SEP_RE.sub(" ", _replace_pairs(s))
+    if _BEYOND_LATIN.search(s) is None:
+        # Latin script only (plus combining marks): dropping every non-ASCII character drops exactly
+        # the marks, at C speed — a regex substitution per accent costs French copy ~5 µs
+        raw = s.encode("ascii", "ignore").translate(_BYTE_TABLE)
+    else:
+        if decomposed:
+            for pair, letter in _RECOMPOSE:  # Cyrillic letters whose mark is part of the letter
+                if pair in s:
+                    s = s.replace(pair, letter)
+        raw = _MARKS_RE.sub("", s).encode("utf-8").translate(_BYTE_TABLE)
     return _SPACES_RE.sub(b" ", raw).strip().decode("utf-8")
 
 
