@@ -291,13 +291,13 @@ def _open_long(key: str) -> list[tuple[str, bool]]:
     return [(key, len(key) >= 4 and " " not in key)]
 
 
-#: morphology name (a language file's ``morphology:``) -> name-form function.
+#: morphology name (a language file's ``morphology:``) -> name-form function (key, is_name).
 MORPHOLOGIES = {
-    "slavic": lambda key, name: _slavic(key),
-    "turkish": lambda key, name: _turkish(key),
+    "slavic": lambda key, _name: _slavic(key),
+    "turkish": lambda key, _name: _turkish(key),
     "arabic": _arabic,
-    "german": lambda key, name: _open_long(key),
-    "persian": lambda key, name: _open_long(key),
+    "german": lambda key, _name: _open_long(key),
+    "persian": lambda key, _name: _open_long(key),
 }
 
 

@@ -6,7 +6,6 @@ import csv
 import json
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,9 @@ from feedmon.dedup import (
 )
 from feedmon.models import Article
 from feedmon.textsig import compute_signatures, normalise_words
+from tests.conftest import FIXTURE_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dedup"
+FIXTURES = FIXTURE_DIR / "dedup"
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 

@@ -15,8 +15,9 @@ from feedmon.gazetteer import (
     merge,
     shipped_path,
 )
+from tests.conftest import FIXTURE_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tag"
+FIXTURES = FIXTURE_DIR / "tag"
 USER = FIXTURES / "user_gazetteer.yaml"
 
 

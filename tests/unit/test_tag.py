@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from feedmon.models import TagResult
 from feedmon.tag import ConflictTagger, split_dateline
+from tests.conftest import FIXTURE_DIR, REPO
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tag"
+FIXTURES = FIXTURE_DIR / "tag"
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +315,7 @@ def test_committed_eval_sets_stay_above_floor() -> None:
     """Regression guard on the labelled sets (raw text, no cleaner); the real figures: run_eval.py."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "eval" / "tagging" / "run_eval.py"
+    path = REPO / "eval" / "tagging" / "run_eval.py"
     spec = importlib.util.spec_from_file_location("run_eval", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)

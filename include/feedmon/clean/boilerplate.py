@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from hashlib import blake2b
 from typing import Any
 
 from feedmon import storage
-from feedmon.config import env_number
+from feedmon.clean.rules import default_rules
+from feedmon.config import CleanSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,13 @@ class BoilerplateSettings:
     max_chars: int = 300
 
     @classmethod
-    def from_rules(cls, values: dict[str, Any] | None = None) -> BoilerplateSettings:
-        """Rule-file values overridden by ``FEEDMON_BOILERPLATE_{MIN_ARTICLES,MIN_SHARE,WINDOW_DAYS}``."""
+    def from_rules(
+        cls, values: dict[str, Any] | None = None, clean: CleanSettings | None = None
+    ) -> BoilerplateSettings:
+        """Rule-file values overridden by the run's ``FEEDMON_BOILERPLATE_*`` settings (``clean``;
+        read from the environment when not handed in)."""
         v = dict(values or {})
-        env = {
-            "min_articles": ("FEEDMON_BOILERPLATE_MIN_ARTICLES", int),
-            "min_share": ("FEEDMON_BOILERPLATE_MIN_SHARE", float),
-            "window_days": ("FEEDMON_BOILERPLATE_WINDOW_DAYS", int),
-        }
-        for key, (name, conv) in env.items():
-            if os.environ.get(name) not in (None, ""):
-                v[key] = env_number(name, 0, kind=conv)
+        v.update((clean or CleanSettings.from_env()).boilerplate_overrides())
         s = cls(
             min_articles=int(v.get("min_articles", cls.min_articles)),
             min_share=float(v.get("min_share", cls.min_share)),
@@ -107,7 +104,6 @@ class BoilerplateModel:
         self._history: dict[str, _SourceStats] = {}  # decides: days < D only
         self._today: dict[str, _SourceStats] = {}  # observed on D; saved, never used on D
         self._known: dict[str, frozenset[str]] = {}  # per source: boilerplate line keys (cache)
-        self._removed: dict[str, tuple[str, list[str]]] = {}  # source -> (cleaned text, lines removed)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -137,8 +133,6 @@ class BoilerplateModel:
         :meth:`save` extends it; it never influences :meth:`is_boilerplate` on ``day``.
         """
         if settings is None:
-            from feedmon.clean import default_rules  # late import: clean imports us for typing only
-
             settings = BoilerplateSettings.from_rules(default_rules().boilerplate)
         model = cls(settings)
         if not state_dir:
@@ -181,20 +175,16 @@ class BoilerplateModel:
         k = line_key(line)
         return _h(k) if k else None
 
-    def note_removed(self, source: str, cleaned_text: str, removed: list[str]) -> None:
-        """Remember the learned lines just removed from ``cleaned_text`` (see :meth:`observe`)."""
-        self._removed[source] = (cleaned_text, removed)
-
-    def observe(self, source: str, article_key: str, text: str) -> None:
+    def observe(self, source: str, article_key: str, text: str, removed: Sequence[str] = ()) -> None:
         """Count the distinct lines of one article; a second call for the same article is a no-op.
 
-        When ``text`` is what :func:`feedmon.clean.clean_article` just returned for this source,
-        the boilerplate lines it removed are counted too: a footer must keep being counted while
-        it is being removed, or it would fall out of the statistics and come back.
+        ``removed`` are the lines the model itself took out of ``text``
+        (:attr:`feedmon.models.CleanText.boilerplate_removed`): they are counted too, because a
+        footer must keep being counted while it is being removed, or it would fall out of the
+        statistics and come back.
         """
-        pending = self._removed.pop(source, None)
-        if pending is not None and pending[0] == text and pending[1]:
-            text = text + "\n" + "\n".join(pending[1])
+        if removed:
+            text = text + "\n" + "\n".join(removed)
         akey = _h(article_key)
         hist = self._history.get(source)
         today = self._today.setdefault(source, _SourceStats())

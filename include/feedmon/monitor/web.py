@@ -29,15 +29,18 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from feedmon.monitor import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, feed_statuses, to_jsonable
+from feedmon.config import Settings
+from feedmon.feeds import load_feeds
+from feedmon.monitor.queries import FILTER_FAILED, FILTER_HEALTHY, NO_DATA, FeedMonitor, RegionChart, to_jsonable
 from feedmon.urls import safe_href
+from feedmon.vocab import FAILED_STATUSES, FEED_STATUSES
 
 log = logging.getLogger(__name__)
 
 #: Name of the cookie in which the Airflow 3 UI keeps the user's JWT.
 TOKEN_COOKIE = "_token"
 CHART_DAYS = 14
-#: The page template (package data, autoescaped Jinja2).
+#: The page template (next to this module, autoescaped Jinja2).
 TEMPLATE_NAME = "feed_monitor.html.j2"
 #: Token -> user object. Raise ``PermissionError`` for "known user, not allowed" (403); any other
 #: exception means "not authenticated" (401).
@@ -114,7 +117,7 @@ def chart_geometry(chart: RegionChart, width: int = 760, height: int = 300) -> d
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(series)}
     bars = []
     for i, day in enumerate(chart.days):
-        y = top + plot_h
+        y: float = top + plot_h
         x = left + i * slot + (slot - bar_w) / 2
         for name, values in series.items():
             v = values[i]
@@ -165,7 +168,7 @@ def _template() -> Any:
     """Compile the page template once (lazily, so importing this module stays cheap)."""
     import jinja2
 
-    source = resources.files("feedmon").joinpath("data", TEMPLATE_NAME).read_text(encoding="utf-8")
+    source = resources.files("feedmon.monitor").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(source)
 
@@ -182,8 +185,7 @@ def _parse_day(raw: str | None) -> date:
 def _check_status(raw: str | None) -> str | None:
     if not raw:
         return None
-    statuses, _ = feed_statuses()
-    allowed = {FILTER_FAILED, FILTER_HEALTHY, NO_DATA, *statuses}
+    allowed = {FILTER_FAILED, FILTER_HEALTHY, NO_DATA, *FEED_STATUSES}
     if raw not in allowed:
         raise HTTPException(status_code=400, detail=f"unknown status {raw!r}; one of {sorted(allowed)}")
     return raw
@@ -219,8 +221,6 @@ def create_app(
             raise Refused(401, "Invalid or expired session: sign in to Airflow again") from None
 
     def _settings() -> tuple[str, str | None]:
-        from feedmon.config import Settings
-
         settings = Settings.from_env(data_dir=data_dir, feeds_file=feeds_file)
         # feeds_file="" means "no feeds file" (names then come from the articles).
         return settings.data_dir, (None if feeds_file == "" else settings.feeds_file)
@@ -228,8 +228,6 @@ def create_app(
     def _configured(path: str | None) -> tuple[list[Any], str | None]:
         if not path:
             return [], None
-        from feedmon.feeds import load_feeds
-
         try:
             return load_feeds(path, include_disabled=True), None
         except Exception as exc:  # the page must still show the Parquet data
@@ -270,7 +268,6 @@ def create_app(
             chart = mon.conflict_by_region(day, CHART_DAYS, region=region)
             regions = mon.regions(day, CHART_DAYS)
             stories = mon.conflict_stories(day, region=region)
-        statuses, failed = feed_statuses()
         now = datetime.now(UTC)
         html = _template().render(
             page="monitor",
@@ -296,7 +293,7 @@ def create_app(
                 ("", "All statuses"),
                 (FILTER_FAILED, "Failing (any error)"),
                 (FILTER_HEALTHY, "Healthy"),
-                *((s, s) for s in statuses),
+                *((s, s) for s in FEED_STATUSES),
                 (NO_DATA, "no data yet"),
             ],
             status=status or "",
@@ -308,13 +305,13 @@ def create_app(
             stories=[{"row": s, "href": safe_href(s.url), "seen": _fmt_ts(s.first_seen_at)} for s in stories],
             last_run=_fmt_ts(figures.last_run_at),
             last_run_ago=_ago(figures.last_run_at, now),
-            failed_statuses=sorted(failed),
+            failed_statuses=sorted(FAILED_STATUSES),
             feeds_warning=feeds_warning,
         )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     @app.get("/api/summary")
-    def api_summary(user: Any = user_dep, date_: str | None = Query(None, alias="date")) -> JSONResponse:
+    def api_summary(_user: Any = user_dep, date_: str | None = Query(None, alias="date")) -> JSONResponse:
         """The day's figures as JSON."""
         day = _parse_day(date_)
         with FeedMonitor(_settings()[0]) as mon:
@@ -323,7 +320,7 @@ def create_app(
 
     @app.get("/api/feeds")
     def api_feeds(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         status: str | None = None,
         region: str | None = None,
@@ -339,7 +336,7 @@ def create_app(
 
     @app.get("/api/regions")
     def api_regions(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         days: int = Query(CHART_DAYS, ge=1, le=366),
         region: str | None = None,
@@ -355,7 +352,7 @@ def create_app(
 
     @app.get("/api/stories")
     def api_stories(
-        user: Any = user_dep,
+        _user: Any = user_dep,
         date_: str | None = Query(None, alias="date"),
         region: str | None = None,
         limit: int = Query(25, ge=1, le=500),

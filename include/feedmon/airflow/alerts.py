@@ -4,50 +4,65 @@ Everything here only translates an Airflow context (a dict whose shape depends o
 processor for run callbacks, ``dag.test()``, the triggerer for Deadline Alerts) into an
 :class:`feedmon.alerts.Alert` and hands it to :func:`feedmon.alerts.deliver`.
 
-Wiring in a DAG (see docs/alerts.md)::
+Wiring in a DAG (see docs/alerts.md and ``dags/feedmon_ingest.py``)::
 
-    from feedmon.airflow_alerts import FeedmonNotifier, late_run_deadline, raise_data_alerts, run_timeout
+    from feedmon.airflow.alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
 
-    with DAG(..., on_failure_callback=FeedmonNotifier(), dagrun_timeout=run_timeout(),
-             deadline=deadline_alerts()):
+    @dag(..., on_failure_callback=FeedmonNotifier(), dagrun_timeout=run_timeout(), deadline=deadline_alerts())
+    def my_dag():
         ...
         publish_task >> raise_data_alerts()
+
+Settings come from :class:`feedmon.config.Settings`, built when a callback or task runs; the DAG-level
+ones (timeout, deadline) from config's parse-time readers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference, task
+# AsyncCallback and the Deadline names are exported lazily by airflow.sdk; mypy does not see them.
+from airflow.sdk import (  # type: ignore[attr-defined]
+    AsyncCallback,
+    BaseNotifier,
+    DeadlineAlert,
+    DeadlineReference,
+    task,
+)
+from airflow.sdk.configuration import conf
 
 from feedmon import alerts
-from feedmon.airflow_tasks import context_field, run_day
-from feedmon.config import Settings, as_utc, env_number
+from feedmon.airflow.tasks import context_field, run_day
+from feedmon.config import (
+    DEFAULT_DEADLINE_MINUTES,
+    ConfigError,
+    Settings,
+    alert_webhook_from_env,
+    deadline_minutes_from_env,
+    run_timeout_minutes_from_env,
+)
+from feedmon.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://localhost:8080"
-DEFAULT_RUN_TIMEOUT_MINUTES = 25.0
-DEFAULT_DEADLINE_MINUTES = 20.0
 
 
 # --------------------------------------------------------------------------- settings read at parse time
 def run_timeout() -> timedelta:
     """``dagrun_timeout`` for the ingest DAG (``FEEDMON_RUN_TIMEOUT_MINUTES``, default 25 for a 30-min
     schedule): the scheduler fails a run that takes longer, and the failure callback reports it as late."""
-    minutes = env_number("FEEDMON_RUN_TIMEOUT_MINUTES", DEFAULT_RUN_TIMEOUT_MINUTES, minimum=0, exclusive=True)
-    return timedelta(minutes=minutes)
+    return timedelta(minutes=run_timeout_minutes_from_env())
 
 
 def late_run_deadline(minutes: float | None = None) -> DeadlineAlert:
     """A Deadline Alert (Airflow >= 3.1, experimental): warn when a run is not finished ``minutes`` after
     it was queued (``FEEDMON_DEADLINE_MINUTES``, default 20), without killing it. Runs in the triggerer."""
-    minutes = minutes or env_number("FEEDMON_DEADLINE_MINUTES", DEFAULT_DEADLINE_MINUTES, minimum=0, exclusive=True)
+    minutes = minutes or deadline_minutes_from_env() or DEFAULT_DEADLINE_MINUTES
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=minutes),
@@ -63,19 +78,13 @@ def deadline_alerts() -> list[DeadlineAlert]:
     finishes (it looks the alerts up by their serialized dicts instead of their DB ids), so the test
     suites run without it; the scheduler path itself works (tests/e2e/test_report_dag.py).
     """
-    if os.environ.get("FEEDMON_DEADLINE_MINUTES") in (None, ""):
-        return []
-    return [late_run_deadline()]
+    minutes = deadline_minutes_from_env()
+    return [] if minutes is None else [late_run_deadline(minutes)]
 
 
 def base_url() -> str:
-    """Where the Airflow UI lives, for run links: ``AIRFLOW__API__BASE_URL``, then ``[api] base_url``."""
-    url = os.environ.get("AIRFLOW__API__BASE_URL")
-    if not url:
-        from airflow.sdk.configuration import conf
-
-        url = conf.get("api", "base_url", fallback=None)
-    return (url or DEFAULT_BASE_URL).rstrip("/")
+    """Where the Airflow UI lives, for run links: Airflow's ``[api] base_url`` (``AIRFLOW__API__BASE_URL``)."""
+    return (conf.get("api", "base_url", fallback=None) or DEFAULT_BASE_URL).rstrip("/")
 
 
 # --------------------------------------------------------------------------- context access
@@ -136,7 +145,12 @@ class FeedmonNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         """Build and deliver the alert; a webhook failure is logged inside :func:`alerts.deliver`."""
         try:
-            alert = self.build_alert(context)
+            settings: Settings | None = Settings.from_env()
+        except ConfigError:  # a malformed setting must not swallow the alert about this run
+            log.exception("feedmon settings unreadable; alerting with what is known")
+            settings = None
+        try:
+            alert = self.build_alert(context, settings)
         except Exception as exc:  # an unexpected context shape must still reach a person
             log.exception("could not build a detailed alert; sending the bare facts")
             dag_id, run_id = run_identity(context)
@@ -150,27 +164,33 @@ class FeedmonNotifier(BaseNotifier):
             )
         if alert is None:
             return
-        if alert.kind == alerts.FAILED_FEEDS:  # shared with the data-alerts task: send each condition once
-            alerts.deliver_once(Settings.from_env(), [alert], run_time(context), self.webhook_url, timeout=self.timeout)
+        webhook = self.webhook_url or (settings.alerts.webhook if settings else alert_webhook_from_env())
+        if alert.kind == alerts.FAILED_FEEDS and settings is not None:
+            # shared with the data-alerts task: send each condition once
+            alerts.deliver_once(settings, [alert], run_time(context), webhook, timeout=self.timeout)
         else:
-            alerts.deliver(alert, self.webhook_url, timeout=self.timeout)
+            alerts.deliver(alert, webhook, timeout=self.timeout)
         self.sent.append(alert)
 
     async def async_notify(self, context: Any) -> None:
         """Triggerer path (Deadline Alerts): same work, off the event loop (requests is blocking)."""
         await asyncio.to_thread(self.notify, context)
 
-    def build_alert(self, context: Mapping[str, Any]) -> alerts.Alert | None:
-        """The one alert this event deserves (None when it was already sent, e.g. by the data task)."""
+    def build_alert(self, context: Mapping[str, Any], settings: Settings | None = None) -> alerts.Alert | None:
+        """The one alert this event deserves (None when it was already sent, e.g. by the data task).
+
+        ``settings`` are the run's (None: they could not be read, so the data cannot be consulted).
+        """
         dag_id, run_id = run_identity(context)
-        link = alerts.run_url(self.ui_base_url or base_url(), dag_id, run_id) if dag_id and run_id else None
+        ui = self.ui_base_url or base_url()
+        link = alerts.run_url(ui, dag_id, run_id) if dag_id and run_id else None
         kind = self.kind or self._kind_from(context)
         if kind == alerts.RUN_LATE:
             return self._late(context, dag_id, run_id, link)
-        if kind == alerts.RUN_FAILED:
-            feed_alert = self._failed_feeds(context, dag_id, run_id, link)
-            if feed_alert is not False:
-                return feed_alert
+        if kind == alerts.RUN_FAILED and settings is not None:
+            feed_alert = self._failed_feeds(context, settings, dag_id, run_id, link)
+            if feed_alert is not None:  # the feeds explain the failure: say so, once
+                return feed_alert if alerts.unsent(settings, [feed_alert], run_time(context)) else None
         return self._failed(context, dag_id, run_id, link)
 
     @staticmethod
@@ -179,7 +199,9 @@ class FeedmonNotifier(BaseNotifier):
             return alerts.RUN_LATE
         return alerts.RUN_FAILED
 
-    def _late(self, context: Mapping[str, Any], dag_id: str | None, run_id: str | None, link: str | None):
+    def _late(
+        self, context: Mapping[str, Any], dag_id: str | None, run_id: str | None, link: str | None
+    ) -> alerts.Alert:
         dag_run = context.get("dag_run")
         started = as_utc(context_field(dag_run, "start_date")) or as_utc(context_field(dag_run, "queued_at"))
         deadline = context.get("deadline")
@@ -206,7 +228,9 @@ class FeedmonNotifier(BaseNotifier):
             details={"reason": context.get("reason") or "deadline_missed"},
         )
 
-    def _failed(self, context: Mapping[str, Any], dag_id: str | None, run_id: str | None, link: str | None):
+    def _failed(
+        self, context: Mapping[str, Any], dag_id: str | None, run_id: str | None, link: str | None
+    ) -> alerts.Alert:
         dag_run = context.get("dag_run")
         ti = context.get("ti") or context.get("task_instance")
         task_id = context_field(ti, "task_id")
@@ -227,20 +251,15 @@ class FeedmonNotifier(BaseNotifier):
         )
 
     def _failed_feeds(
-        self, context: Mapping[str, Any], dag_id: str | None, run_id: str | None, link: str | None
-    ) -> alerts.Alert | None | bool:
-        """The failed-feeds alert if this run's feed_health explains the failure; False if it does not.
-
-        None means: it does, but the data-alerts task already sent that exact alert.
-        """
+        self, context: Mapping[str, Any], settings: Settings, dag_id: str | None, run_id: str | None, link: str | None
+    ) -> alerts.Alert | None:
+        """The failed-feeds alert when this run's feed_health explains the failure, else None."""
         if not run_id:
-            return False
+            return None
         try:
-            settings = Settings.from_env()
-            day = run_day(context)
             found = alerts.check_data(
                 settings,
-                day,
+                run_day(context),
                 run_time(context),
                 run_id=run_id,
                 dag_id=dag_id,
@@ -249,12 +268,8 @@ class FeedmonNotifier(BaseNotifier):
             )
         except (OSError, ValueError) as exc:  # unreadable data must not cost us the failure alert
             log.warning("could not read feed health for %s: %s", run_id, exc)
-            return False
-        feed_alerts = [a for a in found if a.kind == alerts.FAILED_FEEDS]
-        if not feed_alerts:
-            return False
-        fresh = alerts.unsent(settings, feed_alerts, run_time(context))
-        return fresh[0] if fresh else None
+            return None
+        return next((a for a in found if a.kind == alerts.FAILED_FEEDS), None)
 
 
 # --------------------------------------------------------------------------- the data-alerts task

@@ -24,10 +24,10 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from feedmon import config
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yaml"
-ENV_EXAMPLE = ROOT / ".env.example"
+COMPOSE = REPO / "docker-compose.yaml"
+ENV_EXAMPLE = REPO / ".env.example"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 AIRFLOW_SERVICES = {
@@ -108,7 +108,7 @@ def mounts(service: dict[str, Any], env: dict[str, str]) -> dict[PurePosixPath, 
     for spec in service.get("volumes", []):
         host, _, target = interpolate(spec, env).partition(":")
         if host.startswith((".", "/")):
-            out[PurePosixPath(target.split(":")[0])] = (ROOT / host).resolve()
+            out[PurePosixPath(target.split(":")[0])] = (REPO / host).resolve()
     return out
 
 
@@ -185,10 +185,10 @@ def test_dags_plugins_include_and_data_are_mounted(services: dict[str, Any], dev
         svc = services[name]
         env = {**dev_env, **{k: interpolate(v, dev_env) for k, v in env_of(svc).items()}}
         m = mounts(svc, dev_env)
-        assert m.get(PurePosixPath("/opt/airflow/dags")) == ROOT / "dags", name
-        assert m.get(PurePosixPath("/opt/airflow/plugins")) == ROOT / "plugins", name
+        assert m.get(PurePosixPath("/opt/airflow/dags")) == REPO / "dags", name
+        assert m.get(PurePosixPath("/opt/airflow/plugins")) == REPO / "plugins", name
         include = PurePosixPath("/opt/airflow/include")
-        assert m.get(include) == ROOT / "include", name
+        assert m.get(include) == REPO / "include", name
         # `import feedmon` works because the mounted include/ is on PYTHONPATH (not pip-installed).
         assert str(include) in env["PYTHONPATH"].split(":"), name
         assert (m[include] / "feedmon" / "__init__.py").is_file()
@@ -223,7 +223,7 @@ def test_data_dir_may_point_at_object_storage(services: dict[str, Any]) -> None:
 
 def test_settings_the_code_reads_are_configurable(services: dict[str, Any]) -> None:
     """Every FEEDMON_* variable config.py reads is set in compose or documented in .env.example."""
-    code = (ROOT / "include" / "feedmon" / "config.py").read_text(encoding="utf-8")
+    code = (REPO / "include" / "feedmon" / "config.py").read_text(encoding="utf-8")
     read = set(re.findall(r"""["'](FEEDMON_[A-Z0-9_]+)["']""", code))
     assert {"FEEDMON_FEEDS", "FEEDMON_DATA_DIR"} <= read
     compose_env = env_of(services["airflow-worker"]).keys()
@@ -313,7 +313,7 @@ def test_image_is_built_from_our_lock_and_airflow_version(compose: dict[str, Any
     assert base.group(1) == f"{version('apache-airflow')}-python3.11"
     assert "--require-hashes" in dockerfile
     copied = re.search(r"^COPY (\S+) ", dockerfile, re.M)
-    assert copied and (ROOT / build["context"] / copied.group(1)).is_file()
+    assert copied and (REPO / build["context"] / copied.group(1)).is_file()
     env = compose["x-airflow-common"]["environment"]
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in env
 

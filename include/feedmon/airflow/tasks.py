@@ -1,19 +1,23 @@
 """The one place feedmon meets Airflow: run identity, shared DAG defaults, the snapshot asset.
 
 Kept import-light (no pandas/pyarrow) because DAG files import it at parse time; the task bodies
-import :mod:`feedmon.pipeline` when they run.
+import :mod:`feedmon.pipeline` when they run (Airflow's "heavy imports inside tasks").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
 from feedmon import storage
-from feedmon.config import Settings, as_utc
+from feedmon.config import Settings, data_dir_from_env
+from feedmon.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from feedmon.pipeline import RunContext
 
 OWNER = "feedmon"
 # The fixed tag list: DAG policy tests refuse tags outside it.
@@ -29,7 +33,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 def snapshot_asset_uri(data_dir: str | None = None) -> str:
     """URI of the snapshots folder as an Airflow asset (``file://`` for local data dirs)."""
-    root = data_dir or Settings.from_env().data_dir
+    root = data_dir_from_env(data_dir)
     path = storage.join(root, "snapshots")
     return f"file://{path}" if storage.is_local(path) else path
 
@@ -56,8 +60,8 @@ def run_day(context: Mapping[str, Any]) -> date:
     return when.date()
 
 
-def run_context(context: dict[str, Any]):  # -> feedmon.pipeline.RunContext (lazy import)
-    """Build the pipeline's RunContext from an Airflow task context."""
+def run_context(context: Mapping[str, Any]) -> RunContext:
+    """Build the pipeline's RunContext from an Airflow task context (runs inside a task: may import heavily)."""
     from feedmon.pipeline import RunContext
 
     return RunContext(Settings.from_env(), run_day(context), context["dag_run"].run_id)

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from feedmon.fetch import (
-    FAILED_STATUSES,
-    FEED_STATUS_MEANINGS,
-    FEED_STATUSES,
     FetchSettings,
     commit_fetch_state,
     fetch_feeds,
-    plan_batches,
 )
-from feedmon.fetch_state import FeedState, FetchStateStore, feed_key
+from feedmon.fetch.state import FetchStateStore
 from feedmon.models import FeedConfig
 from feedmon.parse import parse_feed
 from tests.fetch_server import FIXTURES, MisbehavingServer
@@ -58,31 +52,6 @@ def one(srv, path, *, state_dir=None, settings=FAST, now=NOW, **kw):
 # --- contract ---------------------------------------------------------------------------------------
 
 
-def test_docs_explain_every_status_and_setting():
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "fetching.md").read_text(encoding="utf-8")
-    for status in FEED_STATUSES:
-        assert f"| `{status}` |" in doc, status
-    for f in fields(FetchSettings):
-        assert f"`FEEDMON_FETCH_{f.name.upper()}`" in doc, f.name
-
-
-def test_status_set_is_fixed_and_documented():
-    assert set(FEED_STATUSES) == {
-        "ok",
-        "not_modified",
-        "http_error",
-        "timeout",
-        "too_large",
-        "redirect_loop",
-        "connection_error",
-        "parse_error",
-        "empty",
-        "backoff",
-    }
-    assert set(FEED_STATUSES) - {"ok", "not_modified"} == FAILED_STATUSES
-    assert all(FEED_STATUS_MEANINGS[s] for s in FEED_STATUSES)
-
-
 def test_every_misbehaving_case_in_one_batch(server, tmp_path):
     """The issue's table: each case gets its status, results keep input order, healthy feeds parse."""
     cases = [
@@ -109,10 +78,13 @@ def test_every_misbehaving_case_in_one_batch(server, tmp_path):
     t0 = time.monotonic()
     settings = replace(FAST, read_timeout=2.5)  # generous: the machine running the tests may be busy
     results = fetch_feeds(feeds, state_dir=str(tmp_path), settings=settings, now=NOW)
-    elapsed = time.monotonic() - t0
     assert [r.feed_id for r in results] == [f.id for f in feeds]
     assert [(p, r.status) for (p, _), r in zip(cases, results, strict=True)] == cases
-    assert elapsed < 8, "cases must run concurrently, not one after the other"
+    # Concurrency from the server's own clock, not the wall time of a busy machine: while the slow
+    # case waits out its 2.5 s timeout, other cases start (one after the other, none could).
+    [slow] = [h for h in server.hits_for("/slow?delay=6") if h.started >= t0]
+    during = [h for h in server.hits if h is not slow and slow.started <= h.started < slow.started + 2.0]
+    assert len(during) >= 3, "cases must run concurrently, not one after the other"
     for (_path, status), r in zip(cases, results, strict=True):
         if status == "ok":
             assert r.body and r.bytes == len(r.body) and r.http_status == 200
@@ -190,10 +162,11 @@ def test_slow_response_times_out_without_retry(server):
 
 
 def test_drip_feed_hits_the_whole_body_deadline(server):
-    t0 = time.monotonic()
+    # Every byte comes within the per-read timeout; only the whole-body deadline (0.8 s here) stops
+    # a 10 s drip. Its own message proves which limit fired, whatever the machine's load.
     res = one(server, "/drip?delay=0.05&bytes=200", settings=replace(FAST, connect_timeout=0.3, read_timeout=0.5))
     assert res.status == "timeout"
-    assert time.monotonic() - t0 < 3
+    assert res.error == "body not complete within the time limit"
 
 
 def test_per_feed_timeout_overrides_global(server):
@@ -350,51 +323,30 @@ def test_deferred_commit_counts_parse_errors(server, tmp_path):
 
 
 def test_per_host_limit_and_delay(server):
-    settings = replace(FAST, per_host=2, min_host_delay=0.1, max_workers=16)
+    settings = replace(FAST, per_host=2, min_host_delay=0.3, max_workers=16)
     feeds = [feed(server, f"/slow?delay=0.3&k=host{i}", fid=f"h{i}") for i in range(6)]
     server.reset_stats()
     res = fetch_feeds(feeds, state_dir=None, settings=settings)
     assert [r.status for r in res] == ["ok"] * 6
     hits = sorted(server.hits_for("/slow?delay=0.3&k=host"), key=lambda h: h.started)
     assert server.max_active <= 2
+    # Starts are 0.3 s apart at the client; the server sees them with some arrival jitter on a busy
+    # machine, so allow 0.1 s of it (a missing delay would show gaps of ~0).
     gaps = [b.started - a.started for a, b in itertools.pairwise(hits)]
-    assert min(gaps) >= 0.09
+    assert min(gaps) >= 0.2
 
 
 def test_hosts_are_fetched_in_parallel():
     with MisbehavingServer(host="127.0.0.1") as a, MisbehavingServer(host="127.0.0.2") as b:
-        feeds = [FeedConfig(id=f"{s.host}-{i}", url=s.url(f"/slow?delay=0.4&i={i}")) for s in (a, b) for i in range(2)]
-        res = fetch_feeds(feeds, state_dir=None, settings=replace(FAST, per_host=1, min_host_delay=0))
+        # 1 s per request: wide enough that "host b started before host a's first answer" holds under load.
+        feeds = [FeedConfig(id=f"{s.host}-{i}", url=s.url(f"/slow?delay=1&i={i}")) for s in (a, b) for i in range(2)]
+        # read_timeout well above the 1 s answer: a busy machine must not turn it into a timeout.
+        settings = replace(FAST, per_host=1, min_host_delay=0, read_timeout=10.0)
+        res = fetch_feeds(feeds, state_dir=None, settings=settings)
         hits_a, hits_b = a.hits, b.hits
     assert [r.status for r in res] == ["ok"] * 4
     assert a.max_active == 1 and b.max_active == 1  # each host one at a time ...
     assert hits_b[0].started < hits_a[0].ended  # ... but the two hosts at the same time
-
-
-def test_plan_batches_keeps_hosts_together_and_balances():
-    feeds = [FeedConfig(id=f"a{i}", url=f"https://a.example/{i}") for i in range(6)]
-    feeds += [FeedConfig(id=f"b{i}", url=f"https://B.example:8443/{i}") for i in range(3)]
-    feeds += [FeedConfig(id=f"h{i}", url=f"https://host{i}.example/") for i in range(9)]
-    batches = plan_batches(feeds, max_batches=4)
-    assert len(batches) == 4
-    assert sorted(f.id for b in batches for f in b) == sorted(f.id for f in feeds)
-    for prefix in ("a", "b"):
-        assert sum(any(f.id.startswith(prefix) and f.id[1:].isdigit() for f in b) for b in batches) == 1
-    sizes = sorted(len(b) for b in batches)
-    assert sizes[-1] - sizes[0] <= 2
-    assert plan_batches([], 4) == []
-    assert len(plan_batches(feeds[:2], 16)) == 1  # one host -> one batch
-
-
-def test_settings_from_env():
-    s = FetchSettings.from_env({"FEEDMON_FETCH_PER_HOST": "4", "FEEDMON_FETCH_READ_TIMEOUT": "2.5"})
-    assert (s.per_host, s.read_timeout, s.max_workers) == (4, 2.5, 32)
-    assert FetchSettings.from_env({"FEEDMON_FETCH_TRUST_ENV": "yes"}).trust_env is True
-    assert FetchSettings.from_env({"FEEDMON_FETCH_TRUST_ENV": "0"}).trust_env is False
-    with pytest.raises(ValueError, match="FEEDMON_FETCH_TRUST_ENV"):
-        FetchSettings.from_env({"FEEDMON_FETCH_TRUST_ENV": "maybe"})
-    with pytest.raises(ValueError, match="FEEDMON_FETCH_MAX_BYTES"):
-        FetchSettings.from_env({"FEEDMON_FETCH_MAX_BYTES": "lots"})
 
 
 # --- state store ---------------------------------------------------------------------------------------
@@ -402,7 +354,7 @@ def test_settings_from_env():
 
 _BUMP = """
 import sys
-from feedmon.fetch_state import FetchStateStore
+from feedmon.fetch.state import FetchStateStore
 store = FetchStateStore(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     store.update("shared/feed", lambda st: setattr(st, "consecutive_failures", st.consecutive_failures + 1))
@@ -417,56 +369,4 @@ def test_state_store_survives_concurrent_writers(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_state_store_layout_and_corruption(tmp_path):
-    store = FetchStateStore(tmp_path)
-    store.put(FeedState(feed_id="a/b", etag='"x"', next_poll_at=NOW))
-    path = Path(store.path_for("a/b"))
-    assert path.parent == tmp_path and path.name == f"{feed_key('a/b')}.json" and "/" not in feed_key("a/b")
-    assert feed_key("a/b") != feed_key("a_b")
-    doc = json.loads(path.read_text())
-    assert doc["etag"] == '"x"' and doc["next_poll_at"] == NOW.isoformat()
-    assert store.get("a/b").next_poll_at == NOW
-    path.write_text('{"etag": ')  # a torn or hand-broken document
-    assert store.get("a/b") == FeedState(feed_id="a/b")
-
-
-def test_state_store_on_object_storage_url(tmp_path):
-    """Any fsspec URL works (memory:// stands in for s3:// here)."""
-    store = FetchStateStore("memory://feedmon-test/state")
-    store.update("x", lambda st: setattr(st, "etag", '"e"'))
-    assert FetchStateStore("memory://feedmon-test/state").get("x").etag == '"e"'
-
-
 # --- small pure pieces -----------------------------------------------------------------------------------
-
-
-def test_retry_after_header_forms():
-    from feedmon.fetch import _retry_after_seconds
-
-    assert _retry_after_seconds("120") == 120
-    assert _retry_after_seconds("Sat, 28 Nov 2026 12:01:00 GMT", now=NOW.timestamp()) == 60
-    assert _retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now=NOW.timestamp()) == 0
-    assert _retry_after_seconds("soon") is None and _retry_after_seconds(None) is None
-
-
-def test_decoder_handles_concatenated_gzip_members_and_caps_output():
-    import gzip
-
-    from feedmon.fetch import _Decoder, _TooLarge
-
-    dec = _Decoder("gzip", limit=1000)
-    assert dec.feed(gzip.compress(b"abc") + gzip.compress(b"def")) + dec.flush() == b"abcdef"
-    with pytest.raises(ValueError, match="unsupported"):
-        _Decoder("br", limit=10)
-    bomb = _Decoder("gzip", limit=10_000)
-    with pytest.raises(_TooLarge):
-        bomb.feed(gzip.compress(b"\0" * 1_000_000))
-
-
-def test_looks_like_html():
-    from feedmon.fetch import looks_like_html
-
-    assert looks_like_html(b"\xef\xbb\xbf  <!DOCTYPE html><html><body>x</body></html>")
-    assert looks_like_html(b"<?xml version='1.0'?>\n<!-- hi --><html xmlns='http://www.w3.org/1999/xhtml'/>")
-    assert not looks_like_html(b"<?xml version='1.0'?><rss version='2.0'><channel/></rss>")
-    assert not looks_like_html(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", "text/html")

@@ -1,6 +1,6 @@
 """Queries behind the Feed monitor page: DuckDB over the Parquet outputs, nothing else.
 
-The Airflow UI plugin (:mod:`feedmon.monitor_web`) calls these per request, so the page always shows
+The Airflow UI plugin (:mod:`feedmon.monitor.web`) calls these per request, so the page always shows
 what the pipeline last published and there is no second store to keep in sync. Everything here is
 plain Python + DuckDB (no Airflow, no web framework), which keeps it testable on fixture Parquet.
 
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from feedmon import storage
-from feedmon.config import as_utc
 from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA
+from feedmon.timeutil import as_utc
+from feedmon.vocab import FAILED_STATUSES
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,16 +63,6 @@ FILTER_HEALTHY = "healthy"
 NO_DATA = "no_data"
 
 _DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
-
-
-def feed_statuses() -> tuple[tuple[str, ...], frozenset[str]]:
-    """``(all statuses, failed statuses)`` from :mod:`feedmon.fetch`, the one place that defines them.
-
-    Imported on first use: fetch pulls in requests, which the plugin's import must not pay for.
-    """
-    from feedmon.fetch import FAILED_STATUSES, FEED_STATUSES
-
-    return tuple(FEED_STATUSES), frozenset(FAILED_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +232,6 @@ class FeedMonitor:
     # ---------------------------------------------------------------- queries
     def day_figures(self, day: date) -> DayFigures:
         """Articles, stories, copies folded into stories, conflict stories and feed counts of ``day``."""
-        _, failed_statuses = feed_statuses()
         art = self._view("snapshots", day, day)
         health = self._view("feed_health", day, day)
         a = self._rows(
@@ -257,7 +247,7 @@ class FeedMonitor:
                        (SELECT count(DISTINCT run_id) FROM {health}) AS runs,
                        (SELECT max(fetched_at)::TIMESTAMP FROM {health}) AS last_run_at
                 FROM latest""",
-            [sorted(failed_statuses)],
+            [sorted(FAILED_STATUSES)],
         )[0]
         return DayFigures(
             day=day,
@@ -292,8 +282,7 @@ class FeedMonitor:
         ``status`` filters on a status name, ``failed`` or ``healthy``; ``region`` keeps the feeds
         that published a story tagged with that region on ``day``.
         """
-        _, failed_statuses = feed_statuses()
-        failed_list = sorted(failed_statuses)
+        failed_list = sorted(FAILED_STATUSES)
         health = self._view("feed_health", day - timedelta(days=state_days - 1), day)
         art = self._view("snapshots", day, day)
         # One aggregate pass (hash aggregate, no window functions) over a week of files: at 48 runs a
@@ -349,7 +338,7 @@ class FeedMonitor:
                 name=names.get(r["feed_id"]) or r.get("source") or r["feed_id"],
                 url=r.get("url"),
                 status=st,
-                failed=st in failed_statuses,
+                failed=st in FAILED_STATUSES,
                 http_status=r.get("http_status"),
                 last_checked=as_utc(r.get("last_checked")),
                 last_success=as_utc(r.get("last_success")),
@@ -369,7 +358,6 @@ class FeedMonitor:
 
     def _older_successes(self, rows: list[dict[str, Any]], newest: date, oldest: date) -> None:
         """Fill ``last_success`` of long-failing feeds from older days, newest week first, in place."""
-        _, failed_statuses = feed_statuses()
         missing = {r["feed_id"] for r in rows if r.get("last_checked") and not r.get("last_success")}
         end = newest
         while missing and end >= oldest:
@@ -380,7 +368,7 @@ class FeedMonitor:
                 for r in self._rows(
                     f"""SELECT feed_id, max(fetched_at)::TIMESTAMP AS last_success FROM {view}
                         WHERE list_contains(?, feed_id) AND NOT list_contains(?, status) GROUP BY feed_id""",
-                    [sorted(missing), sorted(failed_statuses)],
+                    [sorted(missing), sorted(FAILED_STATUSES)],
                 )
             }
             for r in rows:

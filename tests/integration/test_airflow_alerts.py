@@ -1,4 +1,4 @@
-"""feedmon.airflow_alerts: the notifier with the contexts Airflow really passes, delivered to a local webhook.
+"""feedmon.airflow.alerts: the notifier with the contexts Airflow really passes, delivered to a local webhook.
 
 The run-failure context is built the way Airflow's DAG processor builds it (a RuntimeTaskInstance's
 template context plus ``reason``); the deadline path goes through Airflow's own ``CallbackTrigger``,
@@ -10,24 +10,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from airflow.sdk import DAG, task
 
-from feedmon import alerts
-from feedmon.airflow_alerts import (
+from feedmon.airflow.alerts import (
     FeedmonNotifier,
-    base_url,
     check_and_deliver,
     late_run_deadline,
-    run_day,
-    run_time,
-    run_timeout,
 )
 from feedmon.config import Settings
-from tests.fixtures.report_data import DAY, RUN2, T1, T2, write_day
+from tests.fixtures.airflow_context import failure_context
+from tests.fixtures.factories import OneDay
 from tests.fixtures.webhook import webhook_receiver
+
+RUN2, T1, T2 = OneDay.RUN2, OneDay.T1, OneDay.T2
 
 UI = "http://airflow.test:8081"
 
@@ -41,67 +37,8 @@ def receiver(monkeypatch):
 
 
 @pytest.fixture
-def settings(data_dir) -> Settings:
-    s = Settings.from_env()
-    write_day(s)
-    return s
-
-
-def _dag() -> DAG:
-    with DAG(
-        "feedmon_ingest",
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        dagrun_timeout=timedelta(minutes=25),
-    ) as dag:
-
-        @task
-        def publish() -> None: ...
-
-        @task
-        def check_feed_health() -> None: ...
-
-        publish() >> check_feed_health()
-    return dag
-
-
-def failure_context(task_id: str, run_id: str, when: datetime, reason: str = "task_failure") -> dict[str, Any]:
-    """What Airflow's DAG processor hands an ``on_failure_callback`` (processor._execute_dag_callbacks)."""
-    from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-    dag = _dag()
-    dag_run = DagRun(
-        dag_id=dag.dag_id,
-        run_id=run_id,
-        logical_date=when,
-        data_interval_start=when - timedelta(minutes=30),
-        data_interval_end=when,
-        run_after=when,
-        start_date=when + timedelta(seconds=2),
-        end_date=when + timedelta(minutes=3),
-        run_type="scheduled",
-        state="failed",
-        consumed_asset_events=[],
-        partition_key=None,
-    )
-    ti = RuntimeTaskInstance.model_construct(
-        id=uuid.uuid4(),
-        task_id=task_id,
-        dag_id=dag.dag_id,
-        run_id=run_id,
-        try_number=1,
-        map_index=-1,
-        dag_version_id=uuid.uuid4(),
-        task=dag.get_task(task_id),
-        _ti_context_from_server=TIRunContext(dag_run=dag_run, max_tries=0),
-        max_tries=0,
-        state="failed",
-        start_date=when + timedelta(minutes=2),
-    )
-    context = ti.get_template_context()
-    context["reason"] = reason
-    return context
+def settings(one_day: Settings) -> Settings:
+    return one_day
 
 
 def test_run_failure_sends_one_alert_with_task_since_and_ui_link(receiver, data_dir):
@@ -165,7 +102,7 @@ def test_missed_deadline_through_airflows_callback_trigger(receiver):
     from airflow.triggers.callback import PAYLOAD_STATUS_KEY, CallbackTrigger
 
     deadline = late_run_deadline(minutes=20)
-    assert deadline.callback.path == "feedmon.airflow_alerts.FeedmonNotifier"
+    assert deadline.callback.path == "feedmon.airflow.alerts.FeedmonNotifier"
     kwargs = dict(deadline.callback.kwargs)
     kwargs["context"] = {  # Deadline.handle_miss: DAGRunResponse as JSON plus the deadline
         "dag_run": {
@@ -193,37 +130,6 @@ def test_missed_deadline_through_airflows_callback_trigger(receiver):
     assert body["alert"]["run_link"].endswith("/dags/feedmon_ingest/runs/scheduled__2026-11-27T12%3A00%3A00%2B00%3A00")
 
 
-def test_deadline_and_timeout_survive_dag_serialization(monkeypatch):
-    from airflow.serialization.serialized_objects import DagSerialization
-
-    monkeypatch.setenv("FEEDMON_RUN_TIMEOUT_MINUTES", "40")
-    monkeypatch.setenv("FEEDMON_DEADLINE_MINUTES", "15")
-    with DAG(
-        "deadline_probe",
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        dagrun_timeout=run_timeout(),
-        deadline=late_run_deadline(),
-        on_failure_callback=FeedmonNotifier(),
-    ) as dag:
-
-        @task
-        def noop() -> None: ...
-
-        noop()
-    data = DagSerialization.to_dict(dag)
-    restored = DagSerialization.from_dict(data)
-    assert restored.dagrun_timeout == timedelta(minutes=40)
-    assert restored.has_on_failure_callback
-    [deadline] = data["dag"]["deadline"]
-    assert deadline["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
-    assert deadline["interval"]["__data__"] == 900.0
-    assert deadline["callback"]["__data__"] == {
-        "path": "feedmon.airflow_alerts.FeedmonNotifier",
-        "kwargs": {"kind": "run_late"},
-    }
-
-
 def test_webhook_down_never_breaks_the_callback(data_dir, monkeypatch, caplog):
     import socket
 
@@ -236,19 +142,6 @@ def test_webhook_down_never_breaks_the_callback(data_dir, monkeypatch, caplog):
     assert "alert webhook" in caplog.text
 
 
-def test_context_helpers(monkeypatch):
-    ctx = failure_context("publish", "r", datetime(2026, 11, 27, 23, 45, tzinfo=UTC))
-    assert run_day(ctx) == DAY
-    assert run_time(ctx) == datetime(2026, 11, 27, 23, 45, tzinfo=UTC)
-    manual = {"dag_run": {"run_after": "2026-11-28T00:10:00Z", "logical_date": None}}
-    assert run_day(manual).isoformat() == "2026-11-28"
-    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.org/")
-    assert base_url() == "https://airflow.example.org"
-    with pytest.raises(ValueError, match="unknown alert kind"):
-        FeedmonNotifier("late")
-    assert FeedmonNotifier(alerts.RUN_LATE).kind == "run_late"
-
-
 def test_unexpected_context_still_alerts(receiver, data_dir):
     """A context shape we do not expect (an unparsable start date) degrades the alert, never drops it."""
     odd = {"run_id": "r-odd", "dag_run": {"dag_id": "feedmon_ingest", "start_date": "yesterday"}, "reason": "x"}
@@ -257,17 +150,3 @@ def test_unexpected_context_still_alerts(receiver, data_dir):
     assert body["alert"]["kind"] == "run_failed" and body["alert"]["run_id"] == "r-odd"
     assert body["alert"]["title"] == "feedmon_ingest run needs attention"
     assert "could not be built (ValueError" in body["alert"]["what"]
-
-
-def test_deadline_alerts_are_opt_in(monkeypatch):
-    from feedmon.airflow_alerts import deadline_alerts
-
-    monkeypatch.delenv("FEEDMON_DEADLINE_MINUTES", raising=False)
-    assert deadline_alerts() == []
-    monkeypatch.setenv("FEEDMON_DEADLINE_MINUTES", "15")
-    [alert] = deadline_alerts()
-    assert alert.interval == timedelta(minutes=15)
-    assert alert.callback.kwargs == {"kind": "run_late"}
-    monkeypatch.setenv("FEEDMON_DEADLINE_MINUTES", "-3")
-    with pytest.raises(ValueError, match="must be > 0"):
-        deadline_alerts()

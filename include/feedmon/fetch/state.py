@@ -16,6 +16,9 @@ ever touching the same file, and makes every update a whole-document replace:
 
 A document that cannot be read (truncated by a crash of another tool, hand-edited) is treated as
 "no state" and overwritten on the next update, never as a reason to stop fetching.
+
+The transitions live here too: :func:`next_state` (pure) says what one fetch result does to a
+feed's state, :func:`commit_fetch_state` stores the results of a run.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feedmon import storage
+from feedmon.config import FetchSettings
+from feedmon.fetch.http import retry_after_seconds
+from feedmon.ids import body_hash
+from feedmon.models import FeedConfig, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +186,101 @@ class FetchStateStore:
             if state != before:
                 self.put(state)
             return state
+
+
+# --- state transitions ----------------------------------------------------------------------------
+
+
+def next_state(
+    state: FeedState, result: FetchResult, feed: FeedConfig, settings: FetchSettings, now: datetime
+) -> FeedState:
+    """The feed's state after ``result`` (pure; used by :func:`fetch_feeds` and :func:`commit_fetch_state`).
+
+    * a changed feed URL forgets validators, hash and failure streak (the operator fixed something);
+    * ``ok`` stores ETag, Last-Modified and the body hash; ``ok``/``not_modified`` reset the streak
+      (a feed answering 304 run after run leaves its document unchanged, so it is not rewritten);
+    * any failed status adds one to the streak and sets the next poll time
+      (:meth:`FetchSettings.backoff_delay`, or later if the server's ``Retry-After`` says so);
+    * ``backoff`` rows leave the state untouched.
+    """
+    if result.status == "backoff":
+        return state
+    if state.url != feed.url:
+        state = FeedState(feed_id=feed.id, url=feed.url)
+    if result.status in ("ok", "not_modified"):
+        state.consecutive_failures = 0
+        state.next_poll_at = None
+        state.failing_since = None
+        state.permanent_url = result.final_url
+        hdrs = result.headers
+        if result.status == "ok" and result.body is not None:
+            state.etag = hdrs.get("etag")
+            state.last_modified = hdrs.get("last-modified")
+            state.content_hash = body_hash(result.body)
+            state.last_new_content_at = now
+        elif result.http_status == 304:
+            state.etag = hdrs.get("etag", state.etag)
+            state.last_modified = hdrs.get("last-modified", state.last_modified)
+    else:
+        state.consecutive_failures += 1
+        state.failing_since = state.failing_since or now
+        state.last_failure_status = result.status
+        state.last_failure_http_status = result.http_status
+        state.last_error = result.error
+        wait_s = settings.backoff_delay(state.consecutive_failures)
+        retry_after = retry_after_seconds(result.headers.get("retry-after"), now.timestamp())
+        if retry_after:
+            wait_s = max(wait_s, min(retry_after, settings.backoff_max))
+        state.next_poll_at = now + timedelta(seconds=wait_s) if wait_s > 0 else None
+    return state
+
+
+def commit_fetch_state(
+    feeds: Sequence[FeedConfig],
+    results: Sequence[FetchResult],
+    *,
+    state_dir: str,
+    settings: FetchSettings | None = None,
+    now: datetime | None = None,
+) -> list[FetchResult]:
+    """Record results (possibly re-labelled by later stages, e.g. ``parse_error``) in the state store.
+
+    For pipelines that call ``fetch_feeds(..., commit_state=False)`` and commit only once the raw
+    bodies are archived and parsed, so a crash in between never makes the next run skip a body
+    (304 / same hash) that was never stored. Updates ``consecutive_failures`` on the results.
+    """
+    settings = settings or FetchSettings()
+    commit(FetchStateStore.under(state_dir), feeds, results, settings, now or datetime.now(UTC))
+    return list(results)
+
+
+def commit(
+    store: FetchStateStore,
+    feeds: Sequence[FeedConfig],
+    results: Sequence[FetchResult],
+    settings: FetchSettings,
+    now: datetime,
+) -> None:
+    """Store every result's transition (a few threads: each document is a handful of small file
+    operations, mostly waiting on the disk)."""
+    pairs = list(zip(feeds, results, strict=True))
+    if len(pairs) <= 1:
+        for feed, result in pairs:
+            commit_one(store, feed, result, settings, now)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(pairs)), thread_name_prefix="feedmon-state") as pool:
+        for fut in [pool.submit(commit_one, store, f, r, settings, now) for f, r in pairs]:
+            fut.result()
+
+
+def commit_one(
+    store: FetchStateStore, feed: FeedConfig, result: FetchResult, settings: FetchSettings, now: datetime
+) -> None:
+    """Store one result's transition and copy the resulting streak onto the result."""
+    if result.status == "backoff":
+        return
+    try:
+        state = store.update(feed.id, lambda st: next_state(st, result, feed, settings, now))
+        result.consecutive_failures = state.consecutive_failures
+    except OSError as exc:  # the fetch itself is done; keep the row, say what went wrong
+        log.error("could not store fetch state of %s: %s", feed.id, exc)
