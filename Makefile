@@ -91,7 +91,7 @@ bench-dedup: setup ## Clean+dedup at 100k and 1M articles vs datasketch MinHashL
 bench-parse: setup ## Feed parsing: the lxml fast path vs feedparser (entries/s, MB/s)
 	nice $(BIN)/python bench/bench_parse.py
 
-bench-tag: setup ## Tagging 1M articles vs a naive per-term regex loop
+bench-tag: setup ## Language detection + tagging (10 languages, real-feed mix, 300k articles) vs a naive per-key regex loop
 	nice $(BIN)/python bench/bench_tag.py
 
 bench-quick: setup ## Smaller benchmark variants (about a minute each)
