@@ -104,7 +104,7 @@ def perturb(text: str, rng: random.Random) -> str:
 def build(n: int, seed: int = 7) -> tuple[list, float, str]:
     """N cleaned articles, plus the measured clean throughput (articles/s) on a sample."""
     from feedmon.clean import clean_article
-    from feedmon.dedup import content_hash, make_article_id
+    from feedmon.ids import content_hash, make_article_id
     from feedmon.models import Article
 
     rng = random.Random(seed)

@@ -33,6 +33,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -245,7 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     return figures
 
 
-def _count(statuses) -> dict[str, int]:
+def _count(statuses: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for s in statuses:
         out[s] = out.get(s, 0) + 1

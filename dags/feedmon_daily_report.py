@@ -19,8 +19,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from feedmon.airflow_alerts import FeedmonNotifier
-from feedmon.airflow_tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_day
+from feedmon.airflow.alerts import FeedmonNotifier
+from feedmon.airflow.tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_day
 
 
 @dag(

@@ -13,7 +13,8 @@ feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
   one broken feed is a row in feed health, not a failed run.
 * **Alerts** (log, and `FEEDMON_ALERT_WEBHOOK` when set): a failed run, a late run
   (`FEEDMON_RUN_TIMEOUT_MINUTES`, optional Deadline Alert `FEEDMON_DEADLINE_MINUTES`), too many
-  failed feeds, no new articles for `FEEDMON_STALE_HOURS`. See docs/alerts.md.
+  failed feeds, no new articles from any feed for `FEEDMON_STALE_HOURS`, single feeds silent for
+  `FEEDMON_FEED_STALE_HOURS`. See docs/alerts.md.
 * Schedule: `FEEDMON_SCHEDULE` (cron, default every 30 minutes). Owner: feedmon maintainers.
 """
 
@@ -22,8 +23,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from feedmon.airflow_alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
-from feedmon.airflow_tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
+from feedmon.airflow.alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
+from feedmon.airflow.tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
 from feedmon.config import schedule_from_env
 
 
@@ -55,7 +56,7 @@ def feedmon_ingest() -> None:
         return pipeline.fetch(run_context(get_current_context()), batch["feed_ids"], batch["batch"])
 
     @task
-    def parse(fetched: list[dict]) -> dict:
+    def parse(fetched: list[dict]) -> dict:  # noqa: ARG001 - the fetch results only order parse after every batch
         from feedmon import pipeline
 
         return pipeline.parse(run_context(get_current_context()))

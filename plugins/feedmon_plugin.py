@@ -1,6 +1,6 @@
 """Airflow 3 UI plugin: the **Feed monitor** page (``/feedmon/``), with a "Feed monitor" nav entry.
 
-Thin on purpose: the page and its queries live in :mod:`feedmon.monitor_web` and :mod:`feedmon.monitor`.
+Thin on purpose: the page and its queries live in :mod:`feedmon.monitor.web` and :mod:`feedmon.monitor.queries`.
 This file only (1) tells Airflow where to mount the FastAPI app and what to show in the nav, and
 (2) plugs Airflow's own authentication into it, because plugin apps are *not* behind Airflow's login
 unless they check it themselves.
@@ -53,7 +53,7 @@ class LazyASGIApp:
     def _build(self) -> Any:
         with self._lock:
             if self._app is None:
-                from feedmon.monitor_web import create_app
+                from feedmon.monitor.web import create_app
 
                 self._app = create_app(resolve_airflow_user, login_url=airflow_login_url, mount_path=URL_PREFIX)
         return self._app
@@ -63,7 +63,7 @@ class LazyASGIApp:
         await app(scope, receive, send)
 
     def __repr__(self) -> str:
-        return "feedmon.monitor_web.create_app() (built on first request)"
+        return "feedmon.monitor.web.create_app() (built on first request)"
 
 
 class FeedmonPlugin(AirflowPlugin):

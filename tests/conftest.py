@@ -7,11 +7,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from feedmon.config import Settings
+from tests.fixtures.factories import MonitorWeek, OneDay
+
+if TYPE_CHECKING:
+    from tests.api_server import ApiServer
+
+#: The repository root and the committed fixtures: the one place tests compute a path from ``__file__``.
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE_DIR = REPO / "tests" / "fixtures"
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="feedmon-test-airflow-"))
 
 # Tests own their environment: never the developer's airflow_home or ./data.
@@ -38,7 +49,7 @@ def airflow_home() -> Path:
     return _AIRFLOW_HOME
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_sessionfinish() -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
@@ -48,6 +59,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("FEEDMON_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def one_day(data_dir: Path) -> Settings:
+    """Settings over a fresh data dir holding :class:`tests.fixtures.factories.OneDay` (two runs of one day)."""
+    settings = Settings.from_env()
+    OneDay.write(settings)
+    return settings
 
 
 @pytest.fixture
@@ -67,3 +86,15 @@ def sample_feeds(sample_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     path = write_feeds_file(sample_server, tmp_path / "feeds.yaml")
     monkeypatch.setenv("FEEDMON_FEEDS", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def api_server(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One real ``airflow api-server`` with our plugin for the session (the auth and browser tests
+    share it): users ``admin``, ``viewer`` and ``nobody`` (no role), Feed-monitor fixture data."""
+    from tests.api_server import api_server as run
+
+    data = tmp_path_factory.mktemp("feedmon-data")
+    MonitorWeek.write_fixture_data(data, datetime.now(UTC).date(), past_days=13)
+    with run(tmp_path_factory.mktemp("airflow-home"), data, airflow_home / "airflow.db") as server:
+        yield server

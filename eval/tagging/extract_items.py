@@ -45,8 +45,9 @@ from typing import Any
 import feedparser
 import pycountry
 
-# _html_to_text is the pipeline's own HTML-to-text step; reusing it keeps one converter in the project.
-from feedmon.clean import _html_to_text, default_rules, match_key, normalize_text
+# html_to_text is the pipeline's own HTML-to-text step; reusing it keeps one converter in the project.
+from feedmon.clean import default_rules, match_key, normalize_text
+from feedmon.clean.html import html_to_text
 from feedmon.parse import decode_body
 
 HERE = Path(__file__).resolve().parent
@@ -101,7 +102,7 @@ def plain(markup: str) -> str:
     """Markup or plain text to one line of text: tags removed, entities decoded, spaces collapsed."""
     if not markup:
         return ""
-    text = _html_to_text(markup, default_rules()) if "<" in markup else markup
+    text = html_to_text(markup, default_rules()) if "<" in markup else markup
     return " ".join(normalize_text(text).split())
 
 

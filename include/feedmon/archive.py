@@ -8,13 +8,13 @@ archive is also how the fetch tasks hand their bytes to the parse task (paths th
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from feedmon import storage
+from feedmon.ids import body_hash
 from feedmon.models import FeedConfig, FetchResult
 
 MANIFEST_VERSION = 1
@@ -50,7 +50,7 @@ def write_batch(
         feed = feeds[result.feed_id]
         meta["feed"] = {"name": feed.name, "agency": feed.agency, "language": feed.language}
         if result.body is not None:
-            digest = hashlib.sha256(result.body).hexdigest()
+            digest = body_hash(result.body)
             body_path = storage.join(run_dir, f"{result.feed_id}.body.gz")
             storage.write_bytes_atomic(body_path, gzip.compress(result.body, compresslevel=6, mtime=0))
             meta |= {"body": f"{result.feed_id}.body.gz", "sha256": digest}
@@ -79,7 +79,7 @@ def read_run(run_dir: str, *, bodies: bool = True, strict: bool = True) -> list[
             if bodies and meta.get("body"):
                 try:
                     body = gzip.decompress(storage.read_bytes(storage.join(run_dir, meta["body"])))
-                    if hashlib.sha256(body).hexdigest() != meta["sha256"]:
+                    if body_hash(body) != meta["sha256"]:
                         raise ValueError("checksum mismatch")
                 except (OSError, ValueError, EOFError) as exc:
                     problem = f"{run_dir}/{meta['body']}: archived body unreadable ({exc}), archive is corrupt"

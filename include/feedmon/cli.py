@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -46,7 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env(None, args.data_dir)
     with tempfile.TemporaryDirectory() as tmp, serve_directory(SAMPLE_DIR) as base:
         feeds = write_feeds_file(base, Path(tmp) / "feeds.yaml")
-        demo = Settings(str(feeds), settings.data_dir, settings.lookback_days, settings.max_failed_share)
+        demo = dataclasses.replace(settings, feeds_file=str(feeds))
         print(f"serving the bundled sample feeds at {base}")
         summary = pipeline.run_cycle(demo, datetime.now(UTC).date())
     _print(summary, args.json)

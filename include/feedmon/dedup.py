@@ -22,7 +22,6 @@ ignored for that run. See ``docs/dedup.md`` for the rules and the measured quali
 
 from __future__ import annotations
 
-import hashlib
 import math
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from feedmon.clean import AGENCY_FEED
+from feedmon.ids import content_hash, make_article_id
 from feedmon.models import Article
 from feedmon.textsig import (
     BandIndex,
@@ -42,8 +41,8 @@ from feedmon.textsig import (
     event_conflicts,
     overlap,
     titles_agree,
-    word_tokens,
 )
+from feedmon.vocab import AGENCY_FEED
 
 __all__ = [
     "DedupResult",
@@ -53,42 +52,6 @@ __all__ = [
     "deduplicate",
     "make_article_id",
 ]
-
-
-def _digest(*parts: str, size: int = 16) -> str:
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=size // 2).hexdigest()
-
-
-def make_article_id(feed_id: str, guid: str | None, canonical_url: str | None, title: str) -> str:
-    """Stable id of one article.
-
-    The canonical URL wins: it is the page readers open, it survives headline edits (which change
-    some feeds' guids), and the same page listed by two feeds is one article. Without a URL the id
-    is the feed plus guid *plus the normalised title*, because a feed without links that repeats one
-    guid for every item must not collapse its items (a headline edit then gets a new id, but
-    :func:`deduplicate` still drops it as a guid duplicate carrying the same story).
-    """
-    if canonical_url:
-        return _digest("u", canonical_url.strip())
-    norm_title = " ".join(word_tokens(title))
-    if guid:
-        return _digest("g", feed_id, guid.strip(), norm_title)
-    return _digest("t", feed_id, norm_title)
-
-
-_MIN_TEXT_WORDS = 8
-
-
-def content_hash(title: str, text: str) -> str:
-    """Hash of the normalised text (casefold, accents, punctuation and whitespace ignored).
-
-    The title is left out so an edited headline over the same body is still the same content;
-    it is folded in only when the body is too short (under 8 words) to identify the item alone.
-    """
-    words = word_tokens(text)
-    if len(words) < _MIN_TEXT_WORDS:
-        words = [*word_tokens(title), "\x1f", *words]
-    return _digest("c", " ".join(words), size=32)
 
 
 @dataclass(frozen=True, slots=True)

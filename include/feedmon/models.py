@@ -63,12 +63,17 @@ class RawEntry:
 
 @dataclass(slots=True)
 class CleanText:
-    """Output of :func:`feedmon.clean.clean_article`."""
+    """Output of :func:`feedmon.clean.clean_article`.
+
+    ``boilerplate_removed`` are the lines the learned-boilerplate model took out; a caller that
+    observes ``text`` hands them to :meth:`feedmon.clean.BoilerplateModel.observe` too.
+    """
 
     title: str
     text: str
     dateline: str | None = None
     agency: str | None = None
+    boilerplate_removed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

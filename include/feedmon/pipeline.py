@@ -1,18 +1,18 @@
 """One pipeline cycle, stage by stage: fetch → parse → clean → dedup → tag → publish.
 
 Each stage reads the previous stage's file and writes its own, and returns small dicts (paths and
-counts), so the Airflow tasks in :mod:`feedmon.airflow_tasks` and the ``feedmon`` CLI call exactly the
-same functions. The day a run writes comes from the run (its logical date, or ``run_after`` for
-manually triggered runs), never from the clock.
+counts), so the Airflow tasks in :mod:`feedmon.airflow.tasks` and the ``feedmon`` CLI call exactly the
+same functions. Every stage takes its settings from the run's :class:`~feedmon.config.Settings`
+(``ctx.settings``); reading what was published is :mod:`feedmon.outputs`' job. The day a run
+writes comes from the run (its logical date, or ``run_after`` for manually triggered runs), never
+from the clock.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,15 +21,20 @@ from typing import Any
 import pyarrow as pa
 
 from feedmon import archive, storage
-from feedmon.config import Settings, run_key
+from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, normalize_text
+from feedmon.config import Settings
+from feedmon.dedup import deduplicate
 from feedmon.feeds import load_feeds
+from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
+from feedmon.ids import content_hash, make_article_id, run_key
+from feedmon.language import resolve_language
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
-from feedmon.schema import (
-    FEED_HEALTH_SCHEMA,
-    articles_to_table,
-    rows_to_table,
-    table_to_articles,
-)
+from feedmon.outputs import read_snapshot, snapshot_version, summarize
+from feedmon.parse import parse_feed
+from feedmon.schema import FEED_HEALTH_SCHEMA, articles_to_table, rows_to_table, table_to_articles
+from feedmon.tag import ConflictTagger
+from feedmon.urls import canonical_url, safe_href
+from feedmon.vocab import FAILED_STATUSES, failed_share_exceeded
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +96,6 @@ def _feeds_by_id(settings: Settings) -> dict[str, FeedConfig]:
 # --------------------------------------------------------------------------- fetch
 def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
     """Group the enabled feeds into batches by host (one mapped fetch task each); returns feed ids."""
-    from feedmon.fetch import plan_batches
-
     feeds = list(_feeds_by_id(ctx.settings).values())
     return [[f.id for f in batch] for batch in plan_batches(feeds, max_batches=max_batches)]
 
@@ -104,17 +107,13 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
     parsed: a crash in between makes the next run fetch again instead of getting 304 for bodies
     nobody processed, and a body that turns out not to be a feed counts as the failure it is.
     """
-    from feedmon.fetch import FAILED_STATUSES, FetchSettings, fetch_feeds
-
     by_id = _feeds_by_id(ctx.settings)
     ids = list(feed_ids) if feed_ids is not None else list(by_id)
     gone = sorted(set(ids) - set(by_id))
     if gone:  # the feeds file changed since plan_batches: fetch the rest, never fail the batch for it
         log.warning("feeds %s are no longer in %s; skipped", gone, ctx.settings.feeds_file)
     feeds = [by_id[i] for i in ids if i in by_id]
-    results = fetch_feeds(
-        feeds, state_dir=ctx.settings.state_dir, settings=FetchSettings.from_env(), commit_state=False
-    )
+    results = fetch_feeds(feeds, state_dir=ctx.settings.state_dir, settings=ctx.settings.fetch, commit_state=False)
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
@@ -125,9 +124,6 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
 def parse(ctx: RunContext) -> dict[str, Any]:
     """Parse every archived body into raw entries (one Parquet) plus a per-feed report, then record
     each feed's final outcome (a body that is not a feed is ``parse_error``) in the fetch state."""
-    from feedmon.fetch import FetchSettings, commit_fetch_state
-    from feedmon.parse import parse_feed
-
     results = archive.read_run(ctx.raw_dir, strict=ctx.replay_into is not None)
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rows: list[dict[str, Any]] = []
@@ -156,7 +152,7 @@ def parse(ctx: RunContext) -> dict[str, Any]:
         [feeds[r.feed_id] for r in results],
         results,
         state_dir=ctx.settings.state_dir,
-        settings=FetchSettings.from_env(),
+        settings=ctx.settings.fetch,
     )
     for res in results:
         report[res.feed_id]["consecutive_failures"] = res.consecutive_failures
@@ -183,14 +179,11 @@ def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------- clean
 def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     """Turn raw entries into clean candidate articles with stable ids and canonical URLs."""
-    from feedmon.boilerplate import BoilerplateModel
-    from feedmon.clean import CleanRules, clean_article, normalize_text
-    from feedmon.dedup import content_hash, make_article_id
-    from feedmon.urls import canonical_url, safe_href
-
     feeds = archive.read_feed_configs(ctx.raw_dir)
-    rules = CleanRules.load()
-    model = BoilerplateModel.load(ctx.settings.state_dir, ctx.day)
+    rules = CleanRules.load(ctx.settings.clean.rules_file)
+    model = BoilerplateModel.load(
+        ctx.settings.state_dir, ctx.day, settings=BoilerplateSettings.from_rules(rules.boilerplate, ctx.settings.clean)
+    )
     out: list[Article] = []
     failed = 0
     for row in storage.read_parquet(entries_path).to_pylist():
@@ -206,11 +199,11 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
         # Only http(s) links are kept: a feed's javascript:/data: "link" must never reach readers.
         link = safe_href(row["link"]) or safe_href(row["guid"]) or ""
         url = canonical_url(link) if link else ""
-        title = cleaned.title or normalize_text(row["title"] or "")
+        title = cleaned.title or normalize_text(row["title"] or "", rules=rules)
         if not title and not cleaned.text:
             continue  # nothing a reader could use
         article_id = make_article_id(row["feed_id"], row["guid"], url or None, title)
-        model.observe(feed.source, article_id, cleaned.text)
+        model.observe(feed.source, article_id, cleaned.text, cleaned.boilerplate_removed)
         out.append(
             Article(
                 article_id=article_id,
@@ -223,7 +216,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 text=cleaned.text,
                 published_at=row["published_at"],
                 first_seen_at=row["fetched_at"],
-                language=row["language"] or feed.language,
+                language=resolve_language(title, cleaned.text, row["language"], feed.language),
                 dateline=cleaned.dateline,
                 agency=cleaned.agency or feed.agency,
                 content_hash=content_hash(title, cleaned.text),
@@ -244,18 +237,8 @@ def _finalise_defaults(articles: Sequence[Article]) -> None:
 
 
 # --------------------------------------------------------------------------- dedup
-def read_snapshot(settings: Settings, day: date, path: str | None = None) -> list[Article]:
-    """The published snapshot of ``day`` (empty when none was written yet)."""
-    path = path or settings.snapshot_path(day)
-    if not storage.exists(path):
-        return []
-    return table_to_articles(storage.read_parquet(path))
-
-
 def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     """Drop exact duplicates, tie copies of one story together across outlets and days."""
-    from feedmon.dedup import deduplicate
-
     candidates = table_to_articles(storage.read_parquet(cleaned_path))
     base = snapshot_version(ctx.snapshot_path)  # before reading: publish compares against what we build on
     existing = read_snapshot(ctx.settings, ctx.day, ctx.snapshot_path)
@@ -278,13 +261,11 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tag
 def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     """Tag every article of the day (deterministic, so re-tagging old rows changes nothing)."""
-    from feedmon.tag import ConflictTagger
-
-    tagger = ConflictTagger.load()
+    tagger = ConflictTagger.load(ctx.settings.tag.gazetteer_file)
     articles = table_to_articles(storage.read_parquet(deduped_path))
     for art in articles:
         try:
-            res = tagger.tag(art.title, art.text, art.dateline)
+            res = tagger.tag(art.title, art.text, art.dateline, art.language)
         except Exception:  # an untaggable article stays untagged rather than failing the day
             log.exception("tagging %s failed; left untagged", art.article_id)
             continue
@@ -302,17 +283,8 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- publish
-def snapshot_version(path: str) -> str:
-    """Identity of a snapshot file's content ("absent" when there is none yet)."""
-    if not storage.exists(path):
-        return "absent"
-    return hashlib.sha256(storage.read_bytes(path)).hexdigest()
-
-
 def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
-    from feedmon.fetch import FAILED_STATUSES
-
     # Serialise publishing of one day between processes (local data dirs; on object storage keep one
     # writer per day, as the DAG's max_active_runs=1 does).
     with storage.exclusive_lock(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock")):
@@ -356,49 +328,13 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
     )
     storage.remove_tree(ctx.work_dir)
     failed = sorted(r["feed_id"] for r in health_rows if r["status"] in FAILED_STATUSES)
-    return summarize(ctx, articles, health_rows, failed, snapshot, health_path)
-
-
-def summarize(
-    ctx: RunContext,
-    articles: Sequence[Article],
-    health_rows: Sequence[dict[str, Any]],
-    failed: Sequence[str],
-    snapshot: str,
-    health_path: str,
-) -> dict[str, Any]:
-    """The figures a person wants after a run (printed by the CLI, returned through XCom)."""
-    stories = {a.story_id for a in articles}
-    regions: Counter[str] = Counter()
-    seen_story_region: set[tuple[str, str]] = set()
-    for a in articles:
-        if a.is_conflict:
-            for region in a.conflict_regions:
-                if (a.story_id, region) not in seen_story_region:
-                    seen_story_region.add((a.story_id, region))
-                    regions[region] += 1
-    return {
-        "date": ctx.day.isoformat(),
-        "run_id": ctx.run_id,
-        "feeds": len(health_rows),
-        "feeds_ok": len(health_rows) - len(failed),
-        "feeds_failed": len(failed),
-        "failed_feeds": list(failed),
-        "new_articles": sum(r["new_articles"] for r in health_rows),
-        "articles": len(articles),
-        "stories": len(stories),
-        "copies_folded": len(articles) - len(stories),
-        "conflict_stories": len({a.story_id for a in articles if a.is_conflict}),
-        "conflict_stories_by_region": dict(sorted(regions.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "snapshot": snapshot,
-        "feed_health": health_path,
-    }
+    return summarize(ctx.day, ctx.run_id, articles, health_rows, failed, snapshot, health_path)
 
 
 def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
     """Fail loudly when too many feeds failed; one broken feed alone never fails the run."""
     feeds = summary["feeds"]
-    if feeds and summary["feeds_failed"] / feeds > max_failed_share:
+    if failed_share_exceeded(feeds, summary["feeds_failed"], max_failed_share):
         raise FeedsFailedError(
             f"{summary['feeds_failed']} of {feeds} feeds failed (threshold {max_failed_share:.0%}): "
             + ", ".join(summary["failed_feeds"])

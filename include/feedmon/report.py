@@ -1,7 +1,7 @@
 """The daily report: ``<data>/reports/date=D/report.md`` plus ``report.png``, built from the day's Parquet.
 
 Airflow-free (the ``feedmon_daily_report`` DAG calls :func:`build_report`). Figures come from
-:func:`feedmon.pipeline.summarize`, so the report, the CLI summary and the run's XCom agree. The chart
+:func:`feedmon.outputs.summarize`, so the report, the CLI summary and the run's XCom agree. The chart
 uses matplotlib's object API on the Agg canvas (no pyplot global state: safe in any worker).
 """
 
@@ -14,15 +14,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from feedmon import storage
-from feedmon.alerts import read_feed_health
 from feedmon.config import Settings
-from feedmon.fetch import FAILED_STATUSES
 from feedmon.models import Article
-from feedmon.pipeline import RunContext, read_snapshot, summarize
+from feedmon.outputs import read_feed_health, read_snapshot, summarize
 from feedmon.urls import safe_href
+from feedmon.vocab import FAILED_STATUSES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.ticker import MaxNLocator
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,7 @@ def figures(data: DayData) -> dict[str, Any]:
     """Headline figures of the day (same definitions as the pipeline's run summary)."""
     latest = data.latest_health
     failed = sorted(r["feed_id"] for r in latest if r["status"] in FAILED_STATUSES)
-    ctx = RunContext(Settings(feeds_file="", data_dir=""), data.day, "daily-report")
-    summary = summarize(ctx, data.articles, latest, failed, snapshot="", health_path="")
+    summary = summarize(data.day, "daily-report", data.articles, latest, failed, snapshot="", health_path="")
     summary["runs"] = len({r["run_id"] for r in data.health_rows})
     summary["new_articles"] = sum(r["new_articles"] for r in data.health_rows)
     summary["status_counts"] = dict(Counter(r["status"] for r in latest).most_common())
@@ -183,7 +185,7 @@ def render_chart(data: DayData, figs: Mapping[str, Any]) -> bytes:
 
 
 def _hbar(
-    ax,
+    ax: Axes,
     labels: Sequence[str],
     values: Sequence[int],
     colours: Sequence[str],
@@ -207,7 +209,7 @@ def _hbar(
     ax.set_xlabel(xlabel, fontsize=10)
     ax.bar_label(bars, padding=3, fontsize=10)
     ax.set_xlim(0, max(values) * 1.15 + 0.5)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    cast("MaxNLocator", ax.xaxis.get_major_locator()).set_params(integer=True)  # an AutoLocator
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.8)
     ax.set_axisbelow(True)
 
@@ -249,7 +251,7 @@ def _md_url(url: str) -> str:
     return url.replace(" ", "%20").replace(")", "%29").replace("(", "%28").replace("<", "%3C").replace(">", "%3E")
 
 
-def _ts(value: datetime | None) -> str:
+def _fmt_utc(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
@@ -269,7 +271,7 @@ def render_markdown(data: DayData, figs: Mapping[str, Any], generated_at: dateti
         f"| Conflict-tagged stories | {figs['conflict_stories']:,} |",
         f"| Feeds ok / failing | {figs['feeds_ok']} / {figs['feeds_failed']} |",
         f"| Ingest runs | {figs['runs']} |",
-        f"| Last new article | {_ts(figs['last_article_at'])} |",
+        f"| Last new article | {_fmt_utc(figs['last_article_at'])} |",
         "",
         "## Conflict regions",
         "",
@@ -316,9 +318,9 @@ def render_markdown(data: DayData, figs: Mapping[str, Any], generated_at: dateti
             lines.append(
                 f"| {md_text(row['feed_id'])} | {mark}{md_text(status)}{mark} "
                 f"| {row['consecutive_failures']} | {new_today[row['feed_id']]} "
-                f"| {_ts(row['fetched_at'])} | {md_text(row['error'] or '')} |"
+                f"| {_fmt_utc(row['fetched_at'])} | {md_text(row['error'] or '')} |"
             )
     else:
         lines.append("No feed-health rows for this day.")
-    lines += ["", f"_Generated {_ts(generated_at)} by feedmon from the day's Parquet._", ""]
+    lines += ["", f"_Generated {_fmt_utc(generated_at)} by feedmon from the day's Parquet._", ""]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ is deliberate: bump the version, update README's column tables and ``tests/unit/
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
@@ -122,8 +122,3 @@ def check_schema(actual: pa.Schema, expected: pa.Schema) -> None:
     missing = [n for n in expected.names if n not in actual.names]
     if missing:
         raise SchemaError(f"file lacks columns {missing}")
-
-
-def article_dict(art: Article) -> dict[str, Any]:
-    """A plain dict of one article (for JSON output and debugging)."""
-    return asdict(art)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import REPO
+
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 FEEDMON = str(Path(sys.executable).with_name("feedmon"))
 
 

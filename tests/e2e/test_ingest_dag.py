@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.e2e
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -41,11 +41,19 @@ def test_scheduled_run_writes_logical_day_and_rerun_does_not_double(ingest_dag, 
     assert ("gone-feed", "http_error", 404) in health
     assert sum(1 for _, status, _ in health if status == "ok") == 3
 
+    # Forget the HTTP validators so the rerun really fetches, parses and deduplicates every item
+    # again (with them, every feed answers 304 and nothing would reach dedup).
+    shutil.rmtree(data_dir / "state" / "fetch")
     rerun = ingest_dag.test(logical_date=logical)
     assert rerun.state == "success"
     again = pd.read_parquet(snap)
     assert len(again) == len(df)
     assert set(again["article_id"]) == set(df["article_id"])
+    health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-27")
+    rerun_health = health[health["run_id"] == rerun.run_id]
+    fetched = rerun_health[rerun_health["status"] == "ok"]
+    assert len(fetched) == 3 and (fetched["entries"] > 0).all(), "the rerun must fetch and parse again"
+    assert (rerun_health["new_articles"] == 0).all()
 
 
 def test_manual_run_without_logical_date_writes_its_run_after_day(ingest_dag, sample_feeds, data_dir):

@@ -11,10 +11,10 @@ import pytest
 
 from feedmon import pipeline
 from feedmon.config import Settings
+from tests.conftest import REPO
 from tests.fetch_server import MisbehavingServer
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 
 # feed id -> (path on the misbehaving server, extra feeds.yaml keys, expected status)
 CASES = {

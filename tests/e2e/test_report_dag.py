@@ -10,15 +10,13 @@ the execution API, the report, the failure callback) is Airflow and feedmon runn
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.fixtures.webhook import webhook_receiver
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +146,7 @@ def test_failed_report_run_alerts_the_webhook(dags, data_dir, receiver, monkeypa
 PROBE_DAG = """
 import pendulum
 from airflow.sdk import dag, task
-from feedmon.airflow_alerts import late_run_deadline
+from feedmon.airflow.alerts import late_run_deadline
 
 
 @dag(dag_id="feedmon_deadline_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -15,12 +15,12 @@ from markupsafe import escape
 
 from feedmon import storage
 from feedmon.config import Settings
-from feedmon.monitor_web import CSP, TOKEN_COOKIE, chart_geometry, create_app
+from feedmon.monitor.web import CSP, TOKEN_COOKIE, chart_geometry, create_app
 from feedmon.schema import FEED_HEALTH_SCHEMA, rows_to_table
 from feedmon.urls import safe_href
-from tests.fixtures import feed_monitor_data as fx
+from tests.conftest import REPO
+from tests.fixtures.factories import MonitorWeek as fx
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD, FORBIDDEN = "good-token", "viewer-without-ui-access"
 
 TODAY = datetime.now(UTC).date()  # the page defaults to today (UTC)
@@ -226,11 +226,11 @@ def test_plugin_registers_app_and_nav_entry_and_imports_cheaply() -> None:
     code = (
         "import sys, runpy; ns = runpy.run_path('plugins/feedmon_plugin.py'); p = ns['FeedmonPlugin'];"
         "import json; print(json.dumps({'apps': [{k: str(v) for k, v in a.items()} for a in p.fastapi_apps],"
-        "'views': p.external_views, 'heavy': [m for m in ('duckdb', 'feedmon.monitor_web', 'feedmon.monitor')"
+        "'views': p.external_views, 'heavy': [m for m in ('duckdb', 'feedmon.monitor.web', 'feedmon.monitor')"
         " if m in sys.modules]}))"
     )
     # conftest points AIRFLOW_HOME at a throw-away directory; the subprocess inherits it.
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["heavy"] == []
     assert info["apps"][0]["url_prefix"] == "/feedmon"

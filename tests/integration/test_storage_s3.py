@@ -10,6 +10,7 @@ endpoint (``AWS_ENDPOINT_URL``, honoured by botocore and so by s3fs), instance m
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -277,9 +278,18 @@ def test_feedmon_run_writes_its_snapshot_to_s3(s3: LocalS3, sample_feeds: Path) 
     cmd = [str(feedmon), "run", "--date", DAY.isoformat(), "--feeds", str(sample_feeds)]
     cmd += ["--data-dir", data_dir, "--json"]
     env = {**os.environ}
+    summaries = []
     for attempt in (1, 2):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
         assert done.returncode == 0, f"run {attempt}: {done.stdout}\n{done.stderr}"
+        summaries.append(json.loads(done.stdout[done.stdout.index("{") :]))
+        # Forget the HTTP validators, so the second run fetches every body again and its items reach
+        # dedup (with them every feed answers 304 and "no doubling" would hold trivially).
+        for key in s3.keys("cluster/state/fetch/"):
+            s3.client.delete_object(Bucket=BUCKET, Key=key)
+    first, second = summaries
+    assert second["exact_duplicates"] == first["articles"] > 0
+    assert second["new_articles"] == 0
 
     snapshots = [k for k in s3.keys("cluster/snapshots/") if k.endswith(".parquet")]
     assert snapshots == ["cluster/snapshots/date=2026-11-28/articles.parquet"]

@@ -4,48 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from feedmon import alerts
+from feedmon import alerts, outputs
 from feedmon.config import Settings
-from tests.fixtures.report_data import DAY, RUN1, RUN2, T1, T2, write_day
-from tests.fixtures.webhook import webhook_receiver
+from tests.fixtures.factories import OneDay, make_alert, make_article, write_snapshot
+
+DAY, RUN1, RUN2, T1, T2 = OneDay.DAY, OneDay.RUN1, OneDay.RUN2, OneDay.T1, OneDay.T2
 
 
 @pytest.fixture
-def receiver():
-    with webhook_receiver(slow_seconds=2.0) as rec:
-        yield rec
-
-
-@pytest.fixture
-def settings(data_dir) -> Settings:
-    s = Settings.from_env()
-    write_day(s)
-    return s
-
-
-def _alert(**kw) -> alerts.Alert:
-    base = {
-        "kind": alerts.FAILED_FEEDS,
-        "title": "2 of 5 feeds failed",
-        "what": "Too many feeds failed.",
-        "feeds": ("tass-en", "bbc-world"),
-        "since": T1,
-        "run_link": "http://airflow.example/dags/feedmon_ingest/runs/r1",
-        "dag_id": "feedmon_ingest",
-        "run_id": "r1",
-    }
-    base.update(kw)
-    return alerts.Alert(**base)
+def settings(one_day: Settings) -> Settings:
+    return one_day
 
 
 # --------------------------------------------------------------------------- the record
 def test_alert_text_names_what_which_since_and_link():
-    text = _alert().format_text()
+    text = make_alert().format_text()
     assert text.splitlines()[0] == "[feedmon ERROR] 2 of 5 feeds failed"
     assert "Feeds (2): tass-en, bbc-world" in text
     assert "Since: 2026-11-27 09:00 UTC" in text
@@ -53,7 +30,7 @@ def test_alert_text_names_what_which_since_and_link():
 
 
 def test_payload_is_json_with_text_and_structured_alert():
-    payload = json.loads(json.dumps(_alert(details={"when": T2}).payload()))
+    payload = json.loads(json.dumps(make_alert(details={"when": T2}).payload()))
     assert payload["text"].startswith("[feedmon ERROR]")
     assert payload["alert"]["kind"] == "failed_feeds"
     assert payload["alert"]["feeds"] == ["tass-en", "bbc-world"]
@@ -63,7 +40,7 @@ def test_payload_is_json_with_text_and_structured_alert():
 
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown alert kind"):
-        _alert(kind="meh")
+        make_alert(kind="meh")
 
 
 def test_run_url_quotes_the_run_id():
@@ -75,55 +52,13 @@ def test_run_url_quotes_the_run_id():
 def test_deliver_logs_only_without_webhook(caplog, monkeypatch):
     monkeypatch.delenv("FEEDMON_ALERT_WEBHOOK", raising=False)
     with caplog.at_level(logging.WARNING, logger="feedmon.alerts"):
-        assert alerts.deliver(_alert()) is False
+        assert alerts.deliver(make_alert()) is False
     assert any("2 of 5 feeds failed" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
-
-
-def test_deliver_posts_json_to_the_webhook(receiver):
-    assert alerts.deliver(_alert(), f"{receiver.base_url}/hook") is True
-    assert len(receiver.requests) == 1
-    req = receiver.requests[0]
-    assert req["path"] == "/hook"
-    assert req["headers"]["Content-Type"] == "application/json"
-    assert req["headers"]["User-Agent"].startswith("feedmon-alerts/")
-    assert req["json"]["alert"]["feeds"] == ["tass-en", "bbc-world"]
-    assert req["json"]["alert"]["run_link"].endswith("/runs/r1")
-
-
-def test_deliver_uses_env_webhook(receiver, monkeypatch):
-    monkeypatch.setenv("FEEDMON_ALERT_WEBHOOK", f"{receiver.base_url}/from-env")
-    assert alerts.deliver(_alert(kind=alerts.STALE, severity="warning")) is True
-    assert receiver.requests[0]["path"] == "/from-env"
-    assert receiver.bodies[0]["alert"]["severity"] == "warning"
-
-
-def test_failing_webhook_is_logged_never_raised_and_secret_not_logged(receiver, caplog):
-    with caplog.at_level(logging.WARNING, logger="feedmon.alerts"):
-        assert alerts.deliver(_alert(), f"{receiver.base_url}/fail/T0KEN-SECRET") is False
-    assert len(receiver.requests) == 1  # it was tried
-    warnings = [r.getMessage() for r in caplog.records if "webhook" in r.getMessage()]
-    assert warnings and "500" in warnings[0]
-    assert all("T0KEN-SECRET" not in m for m in warnings)
-
-
-def test_unreachable_and_slow_webhooks_do_not_block(receiver, caplog):
-    import socket
-
-    with socket.socket() as s:  # a port that was free a moment ago: connection refused
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hooks/T0KEN-SECRET"
-    with caplog.at_level(logging.WARNING, logger="feedmon.alerts"):
-        assert alerts.deliver(_alert(), dead, timeout=2) is False
-    logged = [r.getMessage() for r in caplog.records if "webhook" in r.getMessage()]
-    assert logged and "T0KEN-SECRET" not in logged[0] and "Connection" in logged[0]
-    start = time.monotonic()
-    assert alerts.deliver(_alert(), f"{receiver.base_url}/slow", timeout=0.3) is False
-    assert time.monotonic() - start < 1.5
 
 
 # --------------------------------------------------------------------------- failed-feed share
 def test_failed_share_above_threshold_names_feeds_and_streak_start(settings):
-    history = alerts.read_feed_health(settings, [DAY])
+    history = outputs.read_feed_health(settings, [DAY])
     run2 = [r for r in history if r["run_id"] == RUN2]
     alert = alerts.failed_feeds_alert(run2, 0.3, history=history, dag_id="feedmon_ingest", run_id=RUN2)
     assert alert is not None and alert.kind == alerts.FAILED_FEEDS
@@ -136,7 +71,7 @@ def test_failed_share_above_threshold_names_feeds_and_streak_start(settings):
 
 
 def test_failed_share_at_or_below_threshold_is_quiet(settings):
-    history = alerts.read_feed_health(settings, [DAY])
+    history = outputs.read_feed_health(settings, [DAY])
     run1 = [r for r in history if r["run_id"] == RUN1]
     run2 = [r for r in history if r["run_id"] == RUN2]
     assert alerts.failed_feeds_alert(run1, 0.1, history=history) is not None  # 1 of 5 = 20%
@@ -179,11 +114,12 @@ def test_stale_looks_back_across_midnight(settings):
 
 def test_stale_hours_from_env(settings, monkeypatch):
     monkeypatch.setenv("FEEDMON_STALE_HOURS", "12")
+    settings = Settings.from_env()
     assert alerts.stale_alert(settings, T2 + timedelta(hours=11)) is None
     assert alerts.stale_alert(settings, T2 + timedelta(hours=13)) is not None
     monkeypatch.setenv("FEEDMON_STALE_HOURS", "soon")
     with pytest.raises(ValueError, match="FEEDMON_STALE_HOURS"):
-        alerts.stale_hours_from_env()
+        Settings.from_env()
 
 
 def test_no_snapshot_at_all_is_stale(data_dir):
@@ -203,32 +139,18 @@ def test_check_data_uses_the_configured_threshold(settings, monkeypatch):
     ]
 
 
-def test_an_alert_the_webhook_refused_is_sent_again_next_run(settings, receiver):
-    first = _alert()
-    failing = receiver.base_url + "/fail"
-    assert alerts.deliver_once(settings, [first], T2, failing) == [first]
-    # The webhook answered 500: nothing recorded, so the next run tries again ...
-    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=30), failing) == [first]
-    # ... and once it got through, the same condition is not repeated.
-    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=60), receiver.base_url) == [first]
-    assert alerts.deliver_once(settings, [first], T2 + timedelta(minutes=90), receiver.base_url) == []
-    assert len([r for r in receiver.requests if not r["path"].startswith("/fail")]) == 1
-
-
 def test_same_condition_is_sent_once_then_repeated_after_the_window(settings):
-    first = _alert()
+    first = make_alert()
     now = T2
     assert alerts.filter_unsent(settings, [first], now) == [first]
     assert alerts.filter_unsent(settings, [first], now + timedelta(minutes=30)) == []
-    other = _alert(since=T2)  # a new streak is a new condition
+    other = make_alert(since=T2)  # a new streak is a new condition
     assert alerts.filter_unsent(settings, [other], now + timedelta(minutes=30)) == [other]
     assert alerts.filter_unsent(settings, [first], now + timedelta(hours=7)) == [first]
 
 
 def test_a_feed_silent_for_a_day_is_named_while_others_still_bring_news(data_dir, tmp_path, monkeypatch):
-    from feedmon import storage
     from feedmon.models import Article
-    from feedmon.schema import articles_to_table
 
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(
@@ -239,15 +161,15 @@ def test_a_feed_silent_for_a_day_is_named_while_others_still_bring_news(data_dir
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     def article(feed: str, seen: datetime) -> Article:
-        return Article(
-            article_id=f"{feed}-{seen:%d%H}", feed_id=feed, source=feed, url=f"https://x.example/{feed}/{seen:%d%H}",
-            guid=None, title="t", text="x", published_at=None, first_seen_at=seen, story_id=f"{feed}-{seen:%d%H}",
+        key = f"{feed}-{seen:%d%H}"
+        return make_article(
+            article_id=key, feed_id=feed, url=f"https://x.example/{feed}/{seen:%d%H}", title="t", text="x",
+            first_seen_at=seen, language=None,
         )  # fmt: skip
 
     yesterday, today = now.date() - timedelta(days=1), now.date()
     for day, feed, age in ((yesterday, "dead", 30), (today, "lively", 1)):
-        table = articles_to_table([article(feed, now - timedelta(hours=age))])
-        storage.write_parquet_atomic(s.snapshot_path(day), table)
+        write_snapshot(s, day, [article(feed, now - timedelta(hours=age))])
 
     assert alerts.stale_alert(s, now) is None, "news is still arriving: no all-feeds alert"
     alert = alerts.silent_feeds_alert(s, now)

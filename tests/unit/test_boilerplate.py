@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.boilerplate import BoilerplateModel, BoilerplateSettings
-from feedmon.clean import clean_article
+from feedmon.clean import BoilerplateModel, BoilerplateSettings, clean_article
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 FOOTER = "Read all the Latest News, Breaking News and Coronavirus News here"
@@ -170,7 +169,7 @@ def test_footer_keeps_being_counted_while_removed(tmp_path: Path) -> None:
             out = clean_article("T", html(i), source="s", boilerplate=m2, article_key=f"k{i}")
         else:
             out = clean_article("T", html(i), source="s", boilerplate=m2)
-            m2.observe("s", f"k{i}", out.text)
+            m2.observe("s", f"k{i}", out.text, out.boilerplate_removed)
         assert "Subscribe" not in out.text
     m2.save(str(tmp_path), D2)
     doc = json.loads((tmp_path / "boilerplate" / "2026-11-02.json").read_text())

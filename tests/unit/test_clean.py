@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.clean import AGENCY_FEED, CleanRules, clean_article, clean_title, match_key, normalize_text
+from feedmon.clean import CleanRules, clean_article, clean_title, match_key, normalize_text
+from feedmon.vocab import AGENCY_FEED
+from tests.conftest import FIXTURE_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clean"
+FIXTURES = FIXTURE_DIR / "clean"
 SEED_TITLE = "Putin Hosts First Post-war Talks Between Leaders Of Azerbaijan, Armenia"
 LEDE = (
     "Russian President Vladimir Putin on Monday brought together the leaders of Armenia and Azerbaijan "

@@ -8,7 +8,6 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +22,9 @@ from feedmon.dedup import (
 )
 from feedmon.models import Article
 from feedmon.textsig import compute_signatures, word_tokens
+from tests.conftest import FIXTURE_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dedup"
+FIXTURES = FIXTURE_DIR / "dedup"
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
@@ -403,7 +403,7 @@ REAL = json.loads((FIXTURES / "real_copies.json").read_text(encoding="utf-8"))["
 class _EventBlind(SameStory):
     """The verification rule without the event check: what dedup did before issue 14."""
 
-    def events_differ(self, conflicts: tuple[int, int, int], hours_apart: float = math.inf) -> bool:
+    def events_differ(self, _conflicts: tuple[int, int, int], _hours_apart: float = math.inf) -> bool:
         return False
 
 

@@ -11,9 +11,10 @@ import pytest
 from feedmon import storage
 from feedmon.config import Settings
 from feedmon.feeds import load_feeds
-from feedmon.monitor import NO_DATA, FeedMonitor, feed_statuses, to_jsonable
+from feedmon.monitor import NO_DATA, FeedMonitor, to_jsonable
 from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA
-from tests.fixtures import feed_monitor_data as fx
+from feedmon.vocab import FAILED_STATUSES, FEED_STATUSES
+from tests.fixtures.factories import MonitorWeek as fx
 
 TODAY = date(2026, 11, 28)
 
@@ -162,8 +163,8 @@ def test_reads_files_written_by_storage_with_the_contract_schema(tmp_path: Path)
     assert health.schema.equals(FEED_HEALTH_SCHEMA, check_metadata=False)
 
 
-def test_statuses_come_from_fetch() -> None:
-    statuses, failed = feed_statuses()
+def test_statuses_come_from_the_shared_vocabulary() -> None:
+    statuses, failed = FEED_STATUSES, FAILED_STATUSES
     assert "ok" in statuses and "not_modified" in statuses
     assert "ok" not in failed and "timeout" in failed and failed <= set(statuses)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import codecs
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from feedmon.parse import decode_body, parse_feed
+from tests.conftest import FIXTURE_DIR
 
-FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+FEEDS = FIXTURE_DIR / "feeds"
 
 
 def load(name: str) -> bytes:

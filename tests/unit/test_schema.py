@@ -30,15 +30,20 @@ PINNED_HEALTH_COLUMNS = {
     "http_status": "int32", "error": "string", "entries": "int32", "new_articles": "int32", "bytes": "int64",
     "fetched_at": "timestamp[us, tz=UTC]", "duration_ms": "int32", "consecutive_failures": "int32",
 }  # fmt: skip
+# Readers rely on "never null" as much as on the type: only these columns may hold nulls.
+PINNED_ARTICLE_NULLABLE = {"duplicate_of", "agency", "guid", "published_at", "language", "dateline"}
+PINNED_HEALTH_NULLABLE = {"final_url", "http_status", "error"}
 
 
 def test_article_schema_is_pinned():
     assert {f.name: str(f.type) for f in ARTICLE_SCHEMA} == PINNED_ARTICLE_COLUMNS
+    assert {f.name for f in ARTICLE_SCHEMA if f.nullable} == PINNED_ARTICLE_NULLABLE
     assert ARTICLE_SCHEMA.metadata[b"feedmon.schema_version"] == b"2"
 
 
 def test_feed_health_schema_is_pinned():
     assert {f.name: str(f.type) for f in FEED_HEALTH_SCHEMA} == PINNED_HEALTH_COLUMNS
+    assert {f.name for f in FEED_HEALTH_SCHEMA if f.nullable} == PINNED_HEALTH_NULLABLE
     assert FEED_HEALTH_SCHEMA.metadata[b"feedmon.schema_version"] == b"1"
 
 

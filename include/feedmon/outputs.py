@@ -1,0 +1,112 @@
+"""Reading what the pipeline published: snapshots, feed health, and the run summary's figures.
+
+The one module that the pipeline (dedup reads earlier snapshots, publish summarises), the alerts,
+the daily report and the Feed monitor's callers share, so "the day's articles" and "a run's
+figures" are computed one way. Paths come from :class:`feedmon.config.Settings`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from feedmon import storage
+from feedmon.config import Settings
+from feedmon.ids import body_hash
+from feedmon.models import Article
+
+__all__ = [
+    "latest_articles_by_feed",
+    "read_feed_health",
+    "read_snapshot",
+    "snapshot_version",
+    "summarize",
+]
+
+
+def read_snapshot(settings: Settings, day: date, path: str | None = None) -> list[Article]:
+    """The published snapshot of ``day`` (empty when none was written yet)."""
+    from feedmon.schema import table_to_articles  # deferred like storage's pyarrow: alerts import us at DAG parse
+
+    path = path or settings.snapshot_path(day)
+    if not storage.exists(path):
+        return []
+    return table_to_articles(storage.read_parquet(path))
+
+
+def snapshot_version(path: str) -> str:
+    """Identity of a snapshot file's content ("absent" when there is none yet)."""
+    if not storage.exists(path):
+        return "absent"
+    return body_hash(storage.read_bytes(path))
+
+
+def read_feed_health(settings: Settings, days: Iterable[date]) -> list[dict[str, Any]]:
+    """All feed_health rows of ``days`` (every run), oldest first."""
+    rows: list[dict[str, Any]] = []
+    for day in sorted(set(days)):
+        pattern = storage.join(settings.data_dir, "feed_health", f"date={day.isoformat()}", "*.parquet")
+        for _, table in storage.iter_parquet(pattern):
+            rows.extend(table.to_pylist())
+    rows.sort(key=lambda r: (r["fetched_at"], r["feed_id"]))
+    return rows
+
+
+def latest_articles_by_feed(settings: Settings, days: Iterable[date]) -> dict[str, datetime]:
+    """Per feed, the newest ``first_seen_at`` in the snapshots of ``days``."""
+    latest: dict[str, datetime] = {}
+    for day in sorted(set(days)):
+        path = settings.snapshot_path(day)
+        if not storage.exists(path):
+            continue
+        table = storage.read_parquet(path).select(["feed_id", "first_seen_at"])
+        if table.num_rows == 0:
+            continue
+        grouped = table.group_by("feed_id").aggregate([("first_seen_at", "max")])
+        for feed_id, seen in zip(
+            grouped.column("feed_id").to_pylist(),
+            grouped.column("first_seen_at_max").to_pylist(),
+            strict=True,
+        ):
+            if feed_id not in latest or seen > latest[feed_id]:
+                latest[feed_id] = seen
+    return latest
+
+
+def summarize(
+    day: date,
+    run_id: str,
+    articles: Sequence[Article],
+    health_rows: Sequence[dict[str, Any]],
+    failed: Sequence[str],
+    snapshot: str,
+    health_path: str,
+) -> dict[str, Any]:
+    """The figures a person wants after a run (printed by the CLI, returned through XCom, reported)."""
+    stories = {a.story_id for a in articles}
+    regions: Counter[str] = Counter()
+    seen_story_region: set[tuple[str, str]] = set()
+    for a in articles:
+        if a.is_conflict:
+            for region in a.conflict_regions:
+                if (a.story_id, region) not in seen_story_region:
+                    seen_story_region.add((a.story_id, region))
+                    regions[region] += 1
+    return {
+        "date": day.isoformat(),
+        "run_id": run_id,
+        "feeds": len(health_rows),
+        "feeds_ok": len(health_rows) - len(failed),
+        "feeds_failed": len(failed),
+        "failed_feeds": list(failed),
+        "new_articles": sum(r["new_articles"] for r in health_rows),
+        "articles": len(articles),
+        "stories": len(stories),
+        "copies_folded": len(articles) - len(stories),
+        "conflict_stories": len({a.story_id for a in articles if a.is_conflict}),
+        "conflict_stories_by_region": dict(sorted(regions.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "snapshot": snapshot,
+        "feed_health": health_path,
+    }
