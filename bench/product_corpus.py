@@ -325,7 +325,7 @@ def build(spec: CorpusSpec, cache: Path = CACHE, *, log: bool = True) -> Path:
                     clink = f"https://{host}/world/{_slug(ctitle)}-{f}-{k}"
                     items.append(Item(ctitle, cbody, clink, clink, when, author))
             counts[kind] += 1
-        pool.extend(originals)
+        pool = [*pool[-RECENT:], *originals]  # only the recent ones are ever drawn: bound the memory
         fmt = feed_format(f)
         updated = max(it.published for it in items)
         text = (
