@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run demo test lint fmt unit integration feedparser-tests e2e browser browser-deps screenshot test-distributed eval bench bench-quick bench-fetch bench-clean bench-dedup bench-tag bench-parse clean
+.PHONY: help setup lock run demo test lint fmt unit integration feedparser-tests e2e browser browser-deps screenshot test-distributed eval bench bench-quick bench-product bench-product-quick bench-fetch bench-clean bench-dedup bench-tag bench-parse clean
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,28 +72,36 @@ test-distributed: setup ## CeleryExecutor + PostgreSQL + Redis: trigger feedmon_
 eval: setup ## Quality evaluations: dedup (real copies: dev and blind; synthetic) and tagging; fails if a target is missed
 	$(BIN)/python eval/dedup/run_eval.py; status=$$?; $(BIN)/python eval/tagging/run_eval.py && exit $$status
 
-bench: setup ## Benchmarks with baselines (fetch, clean, dedup at 100k and 1M, tagging at 1M); prints figures
+bench: setup ## Product benchmark (feedmon run + DAG vs baselines, 15-35 min), then the component benchmarks
+	nice $(BIN)/python bench/bench_product.py --scale
 	nice $(BIN)/python bench/bench_fetch.py
 	nice $(BIN)/python bench/bench_clean.py
 	nice $(BIN)/python bench/bench_dedup.py
 	nice $(BIN)/python bench/bench_tag.py
 
-bench-fetch: setup ## Fetch benchmark: 1,000 feeds with 100 ms latency vs a sequential requests+feedparser loop
+bench-product: setup ## Product path: `feedmon run` and one DAG run end to end vs two baselines (S1-S3, 15-35 min)
+	nice $(BIN)/python bench/bench_product.py --scale
+
+bench-product-quick: setup ## Product path, small sets (< 2 min); writes bench/results/product-quick.json
+	nice $(BIN)/python bench/bench_product.py --quick
+
+bench-fetch: setup ## Component benchmark: fetch: 1,000 feeds with 100 ms latency vs a sequential requests+feedparser loop
 	nice $(BIN)/python bench/bench_fetch.py
 
-bench-clean: setup ## Cleaning throughput on AG-derived articles
+bench-clean: setup ## Component benchmark: cleaning throughput on AG-derived articles
 	nice $(BIN)/python bench/bench_clean.py
 
-bench-dedup: setup ## Clean+dedup at 100k and 1M articles vs datasketch MinHashLSH and trafilatura Simhash
+bench-dedup: setup ## Component benchmark: clean+dedup at 100k and 1M articles vs datasketch MinHashLSH and trafilatura Simhash
 	nice $(BIN)/python bench/bench_dedup.py
 
-bench-parse: setup ## Feed parsing: the lxml fast path vs feedparser (entries/s, MB/s)
+bench-parse: setup ## Component benchmark: Feed parsing: the lxml fast path vs feedparser (entries/s, MB/s)
 	nice $(BIN)/python bench/bench_parse.py
 
-bench-tag: setup ## Language detection + tagging (10 languages, real-feed mix, 300k articles) vs a naive per-key regex loop
+bench-tag: setup ## Component benchmark: Language detection + tagging (10 languages, real-feed mix, 300k articles) vs a naive per-key regex loop
 	nice $(BIN)/python bench/bench_tag.py
 
-bench-quick: setup ## Smaller benchmark variants (about a minute each)
+bench-quick: setup ## Smaller benchmark variants (about a minute or two each)
+	nice $(BIN)/python bench/bench_product.py --quick
 	nice $(BIN)/python bench/bench_fetch.py --quick
 	nice $(BIN)/python bench/bench_clean.py --quick
 	nice $(BIN)/python bench/bench_dedup.py --quick
