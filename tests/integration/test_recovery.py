@@ -198,3 +198,17 @@ def test_a_sigkilled_lock_holder_never_blocks_the_day(feeds, settings):
     worker.join(timeout=60)
     assert done.is_set(), "the day's lock of a killed process blocked publishing"
     assert storage.exists(settings.snapshot_path(DAY))
+
+
+def test_reprocess_publishes_an_unpublished_run_and_records_it_once(feeds, settings):
+    pipeline.run_cycle(settings, DAY, "published")
+    feeds.show = range(30, 60)
+    _unpublished(settings, "killed")
+    summary = pipeline.reprocess_day(settings, DAY)
+    assert summary["articles"] == len(_snapshot(settings)) > 200
+    assert {item_guid(n, 59) for n in range(OUTLETS)} <= _guids(_snapshot(settings))
+    assert pipeline.recover(RunContext(settings, DAY, "after")) == [], "reprocess marked it published"
+    state = _state_files(settings)
+    again = pipeline.reprocess_day(settings, DAY)
+    assert again["articles"] == summary["articles"] and _state_files(settings) == state
+    assert not list(Path(settings.data_dir).glob("work/date=*/reprocess-*")), "its scratch folder is gone"
