@@ -214,10 +214,11 @@ def test_kill_during_the_replay_of_a_killed_run_loses_nothing(world, tmp_path, c
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_at_a_random_moment_loses_nothing(world, tmp_path, capsys, seed):
     data, env = _scenario(world, tmp_path)
-    moment = random.Random(seed).uniform(0.05, 1.0) * world.run_seconds
+    moment = random.Random(seed).uniform(0.05, 0.8) * world.run_seconds  # a run under load takes longer
     code = feedmon_run(env, kill_after=moment)
     assert code in (SIGKILLED, 0)
     _after_kill(world, data)
     unpublished = [run for day in (data / "raw").glob("date=*") for run in archive.unpublished_runs(str(day))]
-    print(f"killed after {moment:.2f} s of {world.run_seconds:.2f} s (exit {code}); unpublished: {unpublished}")
+    with capsys.disabled():  # shown with -s: which moment was hit
+        print(f"\nkilled after {moment:.2f} s of {world.run_seconds:.2f} s (exit {code}); unpublished: {unpublished}")
     _recover_and_check(world, data, capsys, replayed=bool(unpublished))
