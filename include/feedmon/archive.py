@@ -149,8 +149,16 @@ def run_started_at(run_dir: str) -> datetime | None:
 
 
 def _oldest_first(run_dirs: Iterable[str]) -> list[str]:
-    dated = sorted((run_started_at(d) or datetime.max.replace(tzinfo=UTC), d) for d in set(run_dirs))
-    return [d for _, d in dated]
+    """Runs by their first fetch; a run whose manifests cannot be read goes last (reading it will say why)."""
+    latest = datetime.max.replace(tzinfo=UTC)
+
+    def started(run_dir: str) -> datetime:
+        try:
+            return run_started_at(run_dir) or latest
+        except (OSError, ValueError, KeyError):
+            return latest
+
+    return [d for _, d in sorted((started(d), d) for d in set(run_dirs))]
 
 
 def list_runs(raw_day_dir: str) -> list[str]:
@@ -176,6 +184,13 @@ def mark_published(run_dir: str, manifests: Iterable[str], *, run_id: str, by: s
         storage.write_text_atomic(storage.join(run_dir, _marker_name(name)), json.dumps(doc, sort_keys=True))
 
 
+def _archived_before_markers(run_dir: str) -> bool:
+    try:
+        return all(m["version"] < 2 for m in _manifests(run_dir))
+    except (OSError, ValueError, KeyError):
+        return False  # unreadable: let the replay say why
+
+
 def unpublished_runs(raw_day_dir: str, legacy_published: Collection[str] = ()) -> list[str]:
     """Run folders of one day holding a manifest that no published marker covers, oldest first.
 
@@ -190,7 +205,7 @@ def unpublished_runs(raw_day_dir: str, legacy_published: Collection[str] = ()) -
     for run_dir, files in names.items():
         if not any(n.startswith("manifest-") and _marker_name(n) not in files for n in files):
             continue
-        if storage.basename(run_dir) in legacy_published and all(m["version"] < 2 for m in _manifests(run_dir)):
+        if storage.basename(run_dir) in legacy_published and _archived_before_markers(run_dir):
             continue
         pending.append(run_dir)
     return _oldest_first(pending)

@@ -518,13 +518,13 @@ def recover(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def _replay(ctx: RunContext, day: date, run_dir: str) -> dict[str, Any]:
-    run_id = archive.run_id(run_dir)
     scratch = storage.join(ctx.settings.data_dir, "work", f"date={day.isoformat()}", f"replay-{uuid.uuid4().hex}")
-    entry: dict[str, Any] = {"run_id": run_id, "date": day.isoformat()}
+    entry: dict[str, Any] = {"run_id": storage.basename(run_dir), "date": day.isoformat()}
     try:
+        run_id = entry["run_id"] = archive.run_id(run_dir)
         summary = process(RunContext(ctx.settings, day, run_id, scratch=scratch, recovered_by=ctx.run_id))
     except Exception as exc:  # an archive that cannot be replayed must not stop today's run
-        log.exception("recovering unpublished run %s of %s failed; the next run tries again", run_id, day)
+        log.exception("recovering unpublished run %s of %s failed; the next run tries again", entry["run_id"], day)
         return entry | {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         storage.remove_tree(scratch)

@@ -212,3 +212,17 @@ def test_reprocess_publishes_an_unpublished_run_and_records_it_once(feeds, setti
     again = pipeline.reprocess_day(settings, DAY)
     assert again["articles"] == summary["articles"] and _state_files(settings) == state
     assert not list(Path(settings.data_dir).glob("work/date=*/reprocess-*")), "its scratch folder is gone"
+
+
+def test_a_replay_that_fails_is_reported_and_the_run_goes_on(feeds, settings, capsys):
+    from feedmon.demo import format_summary
+
+    _unpublished(settings, "broken")
+    [manifest] = Path(settings.data_dir).glob("raw/date=*/broken/manifest-*.json")
+    manifest.write_text('{"version": 2, "run_id": "broken", "results": [')  # damaged by hand or a tool
+    summary = pipeline.run_cycle(settings, DAY, "next")
+    [entry] = summary["recovered_runs"]
+    assert entry["run_id"] == "broken" and entry["error"].startswith("JSONDecodeError")
+    assert summary["articles"] > 100, "today's run published its own articles"
+    assert "replay failed (JSONDecodeError" in format_summary(summary)
+    assert [r["run_id"] for r in pipeline.recover(RunContext(settings, DAY, "later"))] == ["broken"]
