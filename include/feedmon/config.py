@@ -336,10 +336,15 @@ class FaultHooks:
     fail: str | None = None
 
 
+#: The test-only variables of :class:`FaultHooks`: not settings, never in .env.example or compose.
+FAULT_HOOK_VARIABLES = ("FEEDMON_TEST_KILL_AT", "FEEDMON_TEST_FAIL_AT")
+
+
 def fault_hooks_from_env(environ: Environ | None = None) -> FaultHooks:
     """The one reader of the test-only fault hooks (see :class:`FaultHooks`); cheap, read per checkpoint."""
     env = _env(environ)
-    return FaultHooks(kill=env.get("FEEDMON_TEST_KILL_AT") or None, fail=env.get("FEEDMON_TEST_FAIL_AT") or None)
+    kill, fail = (env.get(name) or None for name in FAULT_HOOK_VARIABLES)
+    return FaultHooks(kill=kill, fail=fail)
 
 
 def env_variables() -> list[str]:
