@@ -69,9 +69,8 @@ browser: setup browser-deps ## The Feed monitor in headless Chromium inside a re
 test-distributed: setup ## CeleryExecutor + PostgreSQL + Redis: trigger feedmon_ingest over REST, read the snapshot
 	bash scripts/test_distributed.sh
 
-eval: setup ## Quality evaluations: dedup (precision/recall) and tagging (P/R/F1)
-	$(BIN)/python eval/dedup/run_eval.py
-	$(BIN)/python eval/tagging/run_eval.py
+eval: setup ## Quality evaluations: dedup (real copies: dev and blind; synthetic) and tagging; fails if a target is missed
+	$(BIN)/python eval/dedup/run_eval.py; status=$$?; $(BIN)/python eval/tagging/run_eval.py && exit $$status
 
 bench: setup ## Benchmarks with baselines (fetch, clean, dedup at 100k and 1M, tagging at 1M); prints figures
 	nice $(BIN)/python bench/bench_fetch.py
