@@ -8,7 +8,11 @@ feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
 
 * **Day written**: the run's logical date (UTC); runs triggered from the UI/REST API without one
   write the day of their `run_after`. Reruns replace, never double.
-* **Fetch** is mapped over host-grouped batches, so the grid shows which group failed.
+* **Recover** first: runs whose raw archive never reached a snapshot (a killed worker, a failed
+  clean/dedup/tag/publish) are replayed from the archive into their day, and work folders of dead
+  runs are removed. The summary's `recovered_runs` and feed health's `recovered_by` show it.
+* **Fetch** is mapped over host-grouped batches, so the grid shows which group failed. A feed's
+  validators and failure streak are stored by `publish`, after the snapshot holds its articles.
 * **Fails** only when the share of failed feeds passes `FEEDMON_MAX_FAILED_SHARE` (default 0.5);
   one broken feed is a row in feed health, not a failed run.
 * **Alerts** (log, and `FEEDMON_ALERT_WEBHOOK` when set): a failed run, a late run
@@ -42,6 +46,12 @@ from feedmon.config import schedule_from_env
     doc_md=__doc__,
 )
 def feedmon_ingest() -> None:
+    @task
+    def recover() -> list[dict]:
+        from feedmon import pipeline
+
+        return pipeline.recover(run_context(get_current_context()))
+
     @task
     def plan_batches() -> list[dict]:
         from feedmon import pipeline
@@ -80,11 +90,11 @@ def feedmon_ingest() -> None:
         return pipeline.tag(run_context(get_current_context()), deduped["path"])
 
     @task(outlets=[SNAPSHOT_ASSET])
-    def publish(tagged: dict) -> dict:
+    def publish(tagged: dict, recovered: list[dict]) -> dict:
         from feedmon import pipeline
 
         context = get_current_context()
-        summary = pipeline.publish(run_context(context), tagged["path"])
+        summary = pipeline.publish(run_context(context), tagged["path"], recovered)
         context["outlet_events"][SNAPSHOT_ASSET].extra = {
             "date": summary["date"],
             "snapshot": summary["snapshot"],
@@ -99,8 +109,11 @@ def feedmon_ingest() -> None:
 
         pipeline.check_feed_health(summary, Settings.from_env().max_failed_share)
 
-    fetched = fetch.expand(batch=plan_batches())
-    summary = publish(tag(dedup(clean(parse(fetched)))))
+    recovered = recover()
+    batches = plan_batches()
+    recovered >> batches  # replay what never published before fetching with the validators it stored
+    fetched = fetch.expand(batch=batches)
+    summary = publish(tag(dedup(clean(parse(fetched)))), recovered)
     check_feed_health(summary)
     summary >> raise_data_alerts()
 

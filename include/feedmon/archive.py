@@ -3,13 +3,19 @@
 Layout: ``<data>/raw/date=D/<run_key>/`` holds one gzip file per fetched body and one
 ``manifest-<batch>.json`` per fetch batch with each feed's URL, status, headers and timings. The
 archive is also how the fetch tasks hand their bytes to the parse task (paths through XCom, not data).
+
+Once the day's snapshot holds what a manifest's bodies carried, ``publish`` writes
+``published-<batch>.json`` beside it (:func:`mark_published`). A manifest without its marker belongs
+to a run that never published (killed, failed): :func:`unpublished_runs` finds those folders so the
+next run can replay them. One marker per manifest makes "covered" a union that needs no
+read-modify-write (no lock, also on object storage), and finding unpublished runs a listing.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +23,8 @@ from feedmon import storage
 from feedmon.ids import body_hash
 from feedmon.models import FeedConfig, FetchResult
 
-MANIFEST_VERSION = 1
+#: 2: written by a feedmon that marks published runs (``published-<batch>.json``); 1: from before.
+MANIFEST_VERSION = 2
 
 
 def _meta(result: FetchResult) -> dict[str, Any]:
@@ -56,24 +63,39 @@ def write_batch(
             meta |= {"body": f"{result.feed_id}.body.gz", "sha256": digest}
         entries.append(meta)
     manifest = {"version": MANIFEST_VERSION, "run_id": run_id, "batch": batch, "results": entries}
-    path = storage.join(run_dir, f"manifest-{batch:04d}.json")
+    name = f"manifest-{batch:04d}.json"
+    # A batch fetched again (an Airflow task cleared after the run published) is not covered by the
+    # earlier publish: drop its marker first, so the run counts as unpublished until it publishes again.
+    storage.remove(storage.join(run_dir, _marker_name(name)))
+    path = storage.join(run_dir, name)
     storage.write_text_atomic(path, json.dumps(manifest, indent=1, sort_keys=True))
     return path
 
 
-def _manifests(run_dir: str) -> list[dict[str, Any]]:
-    return [json.loads(storage.read_bytes(p)) for p in storage.glob(storage.join(run_dir, "manifest-*.json"))]
+def manifest_names(run_dir: str) -> list[str]:
+    """File names of a run's manifests, in batch order."""
+    return [storage.basename(p) for p in storage.glob(storage.join(run_dir, "manifest-*.json"))]
 
 
-def read_run(run_dir: str, *, bodies: bool = True, strict: bool = True) -> list[FetchResult]:
-    """Every archived fetch result of one run, in batch then feed order.
+def _manifests(run_dir: str, names: Collection[str] | None = None) -> list[dict[str, Any]]:
+    paths = storage.glob(storage.join(run_dir, "manifest-*.json"))
+    if names is not None:
+        paths = [p for p in paths if storage.basename(p) in names]
+    return [json.loads(storage.read_bytes(p)) for p in paths]
 
-    ``bodies=False`` reads only the manifests (for feed-health rows), skipping decompression. A body
-    that fails its checksum raises, or with ``strict=False`` turns that feed's row into a
-    ``parse_error`` so the other feeds are still processed.
+
+def read_run(
+    run_dir: str, *, bodies: bool = True, strict: bool = True, manifests: Collection[str] | None = None
+) -> list[FetchResult]:
+    """Every archived fetch result of one run (or of the named ``manifests`` only), in batch then feed order.
+
+    ``bodies=False`` reads only the manifests (for feed-health rows and fetch state: each result
+    carries its body's ``body_sha256``), skipping decompression. A body that fails its checksum
+    raises, or with ``strict=False`` turns that feed's row into a ``parse_error`` so the other
+    feeds are still processed.
     """
     results: list[FetchResult] = []
-    for manifest in _manifests(run_dir):
+    for manifest in _manifests(run_dir, manifests):
         for meta in manifest["results"]:
             body = None
             if bodies and meta.get("body"):
@@ -100,6 +122,7 @@ def read_run(run_dir: str, *, bodies: bool = True, strict: bool = True) -> list[
                     duration_ms=meta["duration_ms"],
                     consecutive_failures=meta.get("consecutive_failures", 0),
                     body=body,
+                    body_sha256=meta.get("sha256") if meta["status"] == "ok" else None,
                 )
             )
     return results
@@ -125,8 +148,64 @@ def run_started_at(run_dir: str) -> datetime | None:
     return min(times) if times else None
 
 
+def _oldest_first(run_dirs: Iterable[str]) -> list[str]:
+    """Runs by their first fetch; a run whose manifests cannot be read goes last (reading it will say why)."""
+    latest = datetime.max.replace(tzinfo=UTC)
+
+    def started(run_dir: str) -> datetime:
+        try:
+            return run_started_at(run_dir) or latest
+        except (OSError, ValueError, KeyError):
+            return latest
+
+    return [d for _, d in sorted((started(d), d) for d in set(run_dirs))]
+
+
 def list_runs(raw_day_dir: str) -> list[str]:
     """The archived run folders of one day, oldest first."""
-    dirs = {storage.parent(p) for p in storage.glob(storage.join(raw_day_dir, "*", "manifest-*.json"))}
-    dated = sorted((run_started_at(d) or datetime.max.replace(tzinfo=UTC), d) for d in dirs)
-    return [d for _, d in dated]
+    return _oldest_first(storage.parent(p) for p in storage.glob(storage.join(raw_day_dir, "*", "manifest-*.json")))
+
+
+# --- published markers ------------------------------------------------------------------------------
+
+
+def _marker_name(manifest: str) -> str:
+    return "published-" + manifest.removeprefix("manifest-")
+
+
+def mark_published(run_dir: str, manifests: Iterable[str], *, run_id: str, by: str, at: datetime) -> None:
+    """Record that the day's snapshot holds everything the named manifests' bodies carried.
+
+    ``by`` is the run that published it (``run_id`` itself, or the run that replayed it).
+    Writing a marker twice (a replay racing the run itself) leaves it covered: markers are a union.
+    """
+    for name in manifests:
+        doc = {"manifest": name, "run_id": run_id, "published_by": by, "published_at": at.isoformat()}
+        storage.write_text_atomic(storage.join(run_dir, _marker_name(name)), json.dumps(doc, sort_keys=True))
+
+
+def _archived_before_markers(run_dir: str) -> bool:
+    try:
+        return all(m["version"] < 2 for m in _manifests(run_dir))
+    except (OSError, ValueError, KeyError):
+        return False  # unreadable: let the replay say why
+
+
+def unpublished_runs(raw_day_dir: str, legacy_published: Collection[str] = ()) -> list[str]:
+    """Run folders of one day holding a manifest that no published marker covers, oldest first.
+
+    ``legacy_published``: run keys known to have published by other means; their folders count as
+    published when all their manifests are version 1 (archived before markers existed).
+    A listing, no reads (reads only to order the few folders found): cheap enough for every run.
+    """
+    names: dict[str, set[str]] = {}
+    for path in storage.glob(storage.join(raw_day_dir, "*", "*.json")):
+        names.setdefault(storage.parent(path), set()).add(storage.basename(path))
+    pending = []
+    for run_dir, files in names.items():
+        if not any(n.startswith("manifest-") and _marker_name(n) not in files for n in files):
+            continue
+        if storage.basename(run_dir) in legacy_published and _archived_before_markers(run_dir):
+            continue
+        pending.append(run_dir)
+    return _oldest_first(pending)

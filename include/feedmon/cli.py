@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(demo, feeds=False)
     demo.set_defaults(func=cmd_demo)
 
-    prn = sub.add_parser("prune", help="delete raw archives older than --raw-days (snapshots are kept)")
+    prn = sub.add_parser(
+        "prune", help="delete raw archives older than --raw-days (snapshots are kept) and dead runs' leftovers"
+    )
     prn.add_argument("--raw-days", type=int, default=30, help="days of raw archive to keep (default 30)")
     prn.add_argument("--data-dir", help="output root (default: $FEEDMON_DATA_DIR or ./data)")
     prn.set_defaults(func=cmd_prune)

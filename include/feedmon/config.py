@@ -322,6 +322,31 @@ class Settings:
         return storage.join(self.data_dir, "state")
 
 
+@dataclass(frozen=True)
+class FaultHooks:
+    """TEST-ONLY fault injection, read from ``FEEDMON_TEST_KILL_AT`` / ``FEEDMON_TEST_FAIL_AT``.
+
+    Each names one checkpoint of :func:`feedmon.pipeline.checkpoint` (``<stage>:<before|after>``, or
+    a point inside ``publish`` such as ``publish:state``; ``replay:`` in front for a recovery's
+    replay). ``kill`` SIGKILLs the process there (the crash tests), ``fail`` raises (the DAG tests).
+    Never set them in production; they are not settings and are not listed by :func:`env_variables`.
+    """
+
+    kill: str | None = None
+    fail: str | None = None
+
+
+#: The test-only variables of :class:`FaultHooks`: not settings, never in .env.example or compose.
+FAULT_HOOK_VARIABLES = ("FEEDMON_TEST_KILL_AT", "FEEDMON_TEST_FAIL_AT")
+
+
+def fault_hooks_from_env(environ: Environ | None = None) -> FaultHooks:
+    """The one reader of the test-only fault hooks (see :class:`FaultHooks`); cheap, read per checkpoint."""
+    env = _env(environ)
+    kill, fail = (env.get(name) or None for name in FAULT_HOOK_VARIABLES)
+    return FaultHooks(kill=kill, fail=fail)
+
+
 def env_variables() -> list[str]:
     """Every environment variable :meth:`Settings.from_env` reads, in section order.
 

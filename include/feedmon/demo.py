@@ -58,4 +58,11 @@ def format_summary(summary: dict) -> str:
     for region, count in summary["conflict_stories_by_region"].items():
         lines.append(f"               {count:>3}  {region}")
     lines += [f"  snapshot     {summary['snapshot']}", f"  feed health  {summary['feed_health']}"]
+    for rec in summary.get("recovered_runs", []):
+        what = (
+            f"replay failed ({rec['error']}); the next run tries again"
+            if "error" in rec
+            else f"{rec['new_articles']} new articles from {rec['feeds']} feeds"
+        )
+        lines.append(f"  recovered    run {rec['run_id']} of {rec['date']}, which never published: {what}")
     return "\n".join(lines)

@@ -31,7 +31,11 @@ class FeedConfig:
 
 @dataclass(slots=True)
 class FetchResult:
-    """What one HTTP fetch of one feed produced. ``body`` is the decoded-transport payload bytes."""
+    """What one HTTP fetch of one feed produced. ``body`` is the decoded-transport payload bytes.
+
+    ``body_sha256`` stands in for the body when only its archived manifest was read (the state a
+    result leads to needs the body's hash, not the body).
+    """
 
     feed_id: str
     url: str
@@ -45,6 +49,7 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
     consecutive_failures: int = 0
+    body_sha256: str | None = None
 
 
 @dataclass(slots=True)

@@ -44,12 +44,14 @@ def snapshot_version(path: str) -> str:
 
 
 def read_feed_health(settings: Settings, days: Iterable[date]) -> list[dict[str, Any]]:
-    """All feed_health rows of ``days`` (every run), oldest first."""
+    """All feed_health rows of ``days`` (every run), oldest first; older file versions upgraded."""
+    from feedmon.schema import upgrade_feed_health  # deferred like read_snapshot's: pyarrow stays unloaded
+
     rows: list[dict[str, Any]] = []
     for day in sorted(set(days)):
         pattern = storage.join(settings.data_dir, "feed_health", f"date={day.isoformat()}", "*.parquet")
         for _, table in storage.iter_parquet(pattern):
-            rows.extend(table.to_pylist())
+            rows.extend(upgrade_feed_health(table).to_pylist())
     rows.sort(key=lambda r: (r["fetched_at"], r["feed_id"]))
     return rows
 

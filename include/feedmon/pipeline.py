@@ -6,14 +6,26 @@ same functions. Every stage takes its settings from the run's :class:`~feedmon.c
 (``ctx.settings``); reading what was published is :mod:`feedmon.outputs`' job. The day a run
 writes comes from the run (its logical date, or ``run_after`` for manually triggered runs), never
 from the clock.
+
+**State moves with output.** Nothing a later run relies on (a feed's validators and body hash, its
+failure streak, the learned boilerplate statistics) is stored before the day's snapshot holds the
+articles it describes: ``parse`` and ``clean`` park those updates in the run's work folder and
+:func:`publish` stores them after the snapshot's atomic rename, then marks the run's raw archive
+published. A run that dies before that leaves an archive without the marker, and the next run
+replays it first (:func:`recover`), so a killed run's bodies reach their day even if the feed has
+rolled those items off since. Every step of that is idempotent: replaying twice, or a replay racing
+the run itself, doubles nothing. :func:`clean_leftovers` removes what dead runs left behind.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,8 +33,8 @@ from typing import Any
 import pyarrow as pa
 
 from feedmon import archive, storage
-from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, normalize_text
-from feedmon.config import Settings
+from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
+from feedmon.config import Settings, fault_hooks_from_env
 from feedmon.dedup import deduplicate
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
@@ -57,6 +69,10 @@ class FeedsFailedError(RuntimeError):
     """Too large a share of feeds failed in one run: the run must fail loudly and say which."""
 
 
+class InjectedFault(RuntimeError):
+    """Raised at a checkpoint named by the test-only ``FEEDMON_TEST_FAIL_AT`` (never in production)."""
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Identifies one pipeline run: which day it writes and under which run id."""
@@ -67,6 +83,11 @@ class RunContext:
     #: Set by a reprocess: the scratch snapshot the replay reads and writes instead of the published
     #: one. A replay also refuses a corrupt archive instead of skipping the damaged feed.
     replay_into: str | None = None
+    #: A folder of its own for the work files (replays, reprocesses) instead of ``work/date=D/<run>``,
+    #: so a replay never shares files with the run it replays, should that run still be alive.
+    scratch: str | None = None
+    #: Set when this context replays a run that never published: the id of the run replaying it.
+    recovered_by: str | None = None
 
     @property
     def snapshot_path(self) -> str:
@@ -83,14 +104,50 @@ class RunContext:
 
     @property
     def work_dir(self) -> str:
+        if self.scratch is not None:
+            return storage.join(self.scratch, self.run_key)
         return self.settings.work_dir(self.day, self.run_key)
 
     def work(self, name: str) -> str:
         return storage.join(self.work_dir, name)
 
 
+def checkpoint(ctx: RunContext, point: str) -> None:
+    """A named moment of a run, where the crash tests inject faults (TEST-ONLY; a no-op otherwise).
+
+    ``FEEDMON_TEST_KILL_AT=<point>`` SIGKILLs the process the first time it gets there (as an OOM
+    kill or a lost worker would), ``FEEDMON_TEST_FAIL_AT=<point>`` raises :class:`InjectedFault`.
+    Points are ``<stage>:before`` / ``<stage>:after`` for fetch, parse, clean, dedup, tag and
+    publish, and inside publish ``publish:snapshot`` (snapshot renamed, nothing else stored),
+    ``publish:state`` (after each feed's state document), ``publish:learned`` (fetch state and
+    boilerplate statistics stored), ``publish:health`` (feed health written) and ``publish:marker``
+    (archive marked published, work folder not yet removed). A replay's points start with ``replay:``.
+    """
+    hooks = fault_hooks_from_env()
+    if hooks.kill is None and hooks.fail is None:
+        return
+    name = f"replay:{point}" if ctx.recovered_by is not None else point
+    if hooks.kill == name:
+        log.warning("test hook: killing the process at %s", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if hooks.fail == name:
+        raise InjectedFault(f"test hook: fault injected at {name}")
+
+
 def _feeds_by_id(settings: Settings) -> dict[str, FeedConfig]:
     return {f.id: f for f in load_feeds(settings.feeds_file)}
+
+
+@contextmanager
+def _day_lock(settings: Settings, day: date) -> Iterator[None]:
+    """Serialise the writers of one day between processes: its snapshot, the learned statistics of
+    the day, the runs' feed health and markers (flock: a killed holder never blocks the day)."""
+    with storage.exclusive_lock(_day_lock_path(settings, day)):
+        yield
+
+
+def _day_lock_path(settings: Settings, day: date) -> str:
+    return storage.join(settings.state_dir, "locks", f"date={day.isoformat()}.lock")
 
 
 # --------------------------------------------------------------------------- fetch
@@ -103,10 +160,12 @@ def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
 def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
     """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies.
 
-    HTTP validators are not saved here but by :func:`parse`, once every body is archived *and*
-    parsed: a crash in between makes the next run fetch again instead of getting 304 for bodies
-    nobody processed, and a body that turns out not to be a feed counts as the failure it is.
+    HTTP validators are not saved here but by :func:`publish`, once the snapshot holds what the
+    bodies carried: a crash in between makes the next run replay the archive (:func:`recover`)
+    instead of getting 304 for bodies nobody published, and a body that turns out not to be a feed
+    counts as the failure it is.
     """
+    checkpoint(ctx, "fetch:before")
     by_id = _feeds_by_id(ctx.settings)
     ids = list(feed_ids) if feed_ids is not None else list(by_id)
     gone = sorted(set(ids) - set(by_id))
@@ -117,17 +176,21 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
+    checkpoint(ctx, "fetch:after")
     return {"manifest": manifest, "feeds": len(results), "failed": len(failed)}
 
 
 # --------------------------------------------------------------------------- parse
 def parse(ctx: RunContext) -> dict[str, Any]:
-    """Parse every archived body into raw entries (one Parquet) plus a per-feed report, then record
-    each feed's final outcome (a body that is not a feed is ``parse_error``) in the fetch state."""
-    results = archive.read_run(ctx.raw_dir, strict=ctx.replay_into is not None)
+    """Parse every archived body into raw entries (one Parquet) plus a per-feed report with each
+    feed's final outcome (a body that is not a feed is ``parse_error``). The report is what
+    :func:`publish` records in the fetch state once the articles are in the snapshot."""
+    checkpoint(ctx, "parse:before")
+    manifests = archive.manifest_names(ctx.raw_dir)
+    results = archive.read_run(ctx.raw_dir, strict=ctx.replay_into is not None, manifests=manifests)
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rows: list[dict[str, Any]] = []
-    report: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, dict[str, Any]] = {}
     for res in results:
         entries, error = 0, None
         if res.body is not None:
@@ -147,18 +210,14 @@ def parse(ctx: RunContext) -> dict[str, Any]:
             if entries == 0:
                 res.status = "parse_error" if error else "empty"
             res.error = error or res.error  # a salvaged bozo feed stays ok, with the parser's complaint
-        report[res.feed_id] = {"entries": entries, "status": res.status, "error": res.error}
-    commit_fetch_state(
-        [feeds[r.feed_id] for r in results],
-        results,
-        state_dir=ctx.settings.state_dir,
-        settings=ctx.settings.fetch,
-    )
-    for res in results:
-        report[res.feed_id]["consecutive_failures"] = res.consecutive_failures
+        outcomes[res.feed_id] = {"entries": entries, "status": res.status, "error": res.error}
     path = ctx.work("entries.parquet")
     storage.write_parquet_atomic(path, rows_to_table(rows, ENTRY_SCHEMA))
+    # The manifests read here are the ones publish marks as published: a batch archived later
+    # (a fetch task cleared meanwhile) stays unpublished until a run parses it.
+    report = {"manifests": manifests, "feeds": outcomes}
     storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
+    checkpoint(ctx, "parse:after")
     return {"path": path, "entries": len(rows)}
 
 
@@ -178,7 +237,12 @@ def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- clean
 def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
-    """Turn raw entries into clean candidate articles with stable ids and canonical URLs."""
+    """Turn raw entries into clean candidate articles with stable ids and canonical URLs.
+
+    What the learned-boilerplate model observes is parked in the work folder; :func:`publish`
+    adds it to the day's statistics, so they never count a run that did not publish.
+    """
+    checkpoint(ctx, "clean:before")
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rules = CleanRules.load(ctx.settings.clean.rules_file)
     model = BoilerplateModel.load(
@@ -199,7 +263,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
         # Only http(s) links are kept: a feed's javascript:/data: "link" must never reach readers.
         link = safe_href(row["link"]) or safe_href(row["guid"]) or ""
         url = canonical_url(link) if link else ""
-        title = cleaned.title or normalize_text(row["title"] or "", rules=rules)
+        title = cleaned.title or plain_title(row["title"] or "", rules)
         if not title and not cleaned.text:
             continue  # nothing a reader could use
         article_id = make_article_id(row["feed_id"], row["guid"], url or None, title)
@@ -223,10 +287,11 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 first_run_id=ctx.run_id,
             )
         )
-    model.save(ctx.settings.state_dir, ctx.day)
+    storage.write_text_atomic(ctx.work("boilerplate.json"), json.dumps(model.observations(), separators=(",", ":")))
     path = ctx.work("cleaned.parquet")
     _finalise_defaults(out)
     storage.write_parquet_atomic(path, articles_to_table(out))
+    checkpoint(ctx, "clean:after")
     return {"path": path, "articles": len(out), "items_failed": failed}
 
 
@@ -239,6 +304,7 @@ def _finalise_defaults(articles: Sequence[Article]) -> None:
 # --------------------------------------------------------------------------- dedup
 def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     """Drop exact duplicates, tie copies of one story together across outlets and days."""
+    checkpoint(ctx, "dedup:before")
     candidates = table_to_articles(storage.read_parquet(cleaned_path))
     base = snapshot_version(ctx.snapshot_path)  # before reading: publish compares against what we build on
     existing = read_snapshot(ctx.settings, ctx.day, ctx.snapshot_path)
@@ -250,6 +316,7 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     storage.write_parquet_atomic(path, articles_to_table(result.articles))
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(result.new_per_feed, sort_keys=True))
     storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps({"snapshot": base}))
+    checkpoint(ctx, "dedup:after")
     return {
         "path": path,
         "new_articles": len(result.new_ids),
@@ -261,6 +328,7 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tag
 def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     """Tag every article of the day (deterministic, so re-tagging old rows changes nothing)."""
+    checkpoint(ctx, "tag:before")
     tagger = ConflictTagger.load(ctx.settings.tag.gazetteer_file)
     articles = table_to_articles(storage.read_parquet(deduped_path))
     for art in articles:
@@ -279,15 +347,25 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     # Every tag stays traceable to the gazetteer that produced it.
     table = table.replace_schema_metadata(table.schema.metadata | {b"feedmon.gazetteer_version": tagger.version})
     storage.write_parquet_atomic(path, table)
+    checkpoint(ctx, "tag:after")
     return {"path": path, "conflict_articles": sum(a.is_conflict for a in articles)}
 
 
 # --------------------------------------------------------------------------- publish
-def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
-    """Atomically replace the day's snapshot and write this run's feed-health rows; return the summary."""
+def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Atomically replace the day's snapshot, then store what the run learned; return the summary.
+
+    In this order, under the day's lock: the snapshot (renamed into place), the fetch state and
+    the learned boilerplate statistics, this run's feed-health rows, the archive's published
+    markers; then the work folder goes. A crash anywhere before the markers leaves the run
+    unpublished, and the next run replays it: each of these steps is idempotent. ``recovered``
+    (what :func:`recover` replayed first) goes into the summary. A reprocess (``replay_into``) only
+    builds its scratch snapshot here; :func:`reprocess_day` stores the rest once it published.
+    """
+    checkpoint(ctx, "publish:before")
     # Serialise publishing of one day between processes (local data dirs; on object storage keep one
     # writer per day, as the DAG's max_active_runs=1 does).
-    with storage.exclusive_lock(storage.join(ctx.settings.state_dir, "locks", f"date={ctx.day.isoformat()}.lock")):
+    with _day_lock(ctx.settings, ctx.day):
         base = json.loads(storage.read_bytes(ctx.work("dedup_base.json")))["snapshot"]
         if snapshot_version(ctx.snapshot_path) != base:
             # Another run (a CLI run beside the DAG, say) published this day since our dedup read it:
@@ -300,33 +378,79 @@ def publish(ctx: RunContext, tagged_path: str) -> dict[str, Any]:
         table = articles_to_table(articles)
         table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
         snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
-
-    report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
-    new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
-    health_rows = []
-    for res in archive.read_run(ctx.raw_dir, bodies=False):
-        outcome = report[res.feed_id]
-        health_rows.append(
-            {
-                "feed_id": res.feed_id,
-                "url": res.url,
-                "final_url": res.final_url,
-                "run_id": ctx.run_id,
-                "status": outcome["status"],
-                "http_status": res.http_status,
-                "error": outcome["error"],
-                "entries": outcome["entries"],
-                "new_articles": new_per_feed.get(res.feed_id, 0),
-                "bytes": res.bytes,
-                "fetched_at": res.fetched_at,
-                "duration_ms": res.duration_ms,
-                "consecutive_failures": outcome["consecutive_failures"],
-            }
-        )
-    health_path = storage.write_parquet_atomic(
-        ctx.settings.feed_health_path(ctx.day, ctx.run_key), rows_to_table(health_rows, FEED_HEALTH_SCHEMA)
-    )
+        if ctx.replay_into is not None:
+            return {"articles": len(articles), "snapshot": snapshot}
+        checkpoint(ctx, "publish:snapshot")
+        summary = _promote(ctx, articles, snapshot)
     storage.remove_tree(ctx.work_dir)
+    checkpoint(ctx, "publish:after")
+    summary["recovered_runs"] = list(recovered)
+    return summary
+
+
+def _health_written(path: str, rows: Sequence[dict[str, Any]]) -> bool:
+    """True when ``path`` holds the rows of these very fetch results already: this publish repeats
+    an earlier one (a replay, or the run publishing after its replay), whose figures stay (it is
+    the one that added the articles). A rerun's new fetch replaces its run's rows."""
+    if not storage.exists(path):
+        return False
+    table = storage.read_parquet(path)
+    written = sorted(zip(table["feed_id"].to_pylist(), table["fetched_at"].to_pylist(), strict=True))
+    return written == sorted((r["feed_id"], r["fetched_at"]) for r in rows)
+
+
+def _promote(ctx: RunContext, articles: Sequence[Article], snapshot: str) -> dict[str, Any]:
+    """Store what a published run learned and mark its archive published; the caller holds the day's lock."""
+    report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
+    outcomes = report["feeds"]
+    new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
+    results = archive.read_run(ctx.raw_dir, bodies=False, manifests=report["manifests"])
+    for res in results:  # the outcome parse settled on (a body that is not a feed is a failure)
+        res.status, res.error = outcomes[res.feed_id]["status"], outcomes[res.feed_id]["error"]
+    feeds = archive.read_feed_configs(ctx.raw_dir)
+    commit_fetch_state(
+        [feeds[r.feed_id] for r in results],
+        results,
+        state_dir=ctx.settings.state_dir,
+        settings=ctx.settings.fetch,
+        run_id=ctx.run_id,
+        on_stored=lambda _feed_id: checkpoint(ctx, "publish:state"),
+    )
+    observed = json.loads(storage.read_bytes(ctx.work("boilerplate.json")))
+    BoilerplateModel.record(ctx.settings.state_dir, ctx.day, observed)
+    checkpoint(ctx, "publish:learned")
+
+    health_rows = [
+        {
+            "feed_id": res.feed_id,
+            "url": res.url,
+            "final_url": res.final_url,
+            "run_id": ctx.run_id,
+            "status": res.status,
+            "http_status": res.http_status,
+            "error": res.error,
+            "entries": outcomes[res.feed_id]["entries"],
+            "new_articles": new_per_feed.get(res.feed_id, 0),
+            "bytes": res.bytes,
+            "fetched_at": res.fetched_at,
+            "duration_ms": res.duration_ms,
+            "consecutive_failures": res.consecutive_failures,
+            "recovered_by": ctx.recovered_by,
+        }
+        for res in results
+    ]
+    health_path = ctx.settings.feed_health_path(ctx.day, ctx.run_key)
+    if not _health_written(health_path, health_rows):
+        storage.write_parquet_atomic(health_path, rows_to_table(health_rows, FEED_HEALTH_SCHEMA))
+    checkpoint(ctx, "publish:health")
+    archive.mark_published(
+        ctx.raw_dir,
+        report["manifests"],
+        run_id=ctx.run_id,
+        by=ctx.recovered_by or ctx.run_id,
+        at=datetime.now(UTC),
+    )
+    checkpoint(ctx, "publish:marker")
     failed = sorted(r["feed_id"] for r in health_rows if r["status"] in FAILED_STATUSES)
     return summarize(ctx.day, ctx.run_id, articles, health_rows, failed, snapshot, health_path)
 
@@ -343,46 +467,153 @@ def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
 
 # --------------------------------------------------------------------------- whole cycles
 def run_cycle(settings: Settings, day: date, run_id: str | None = None) -> dict[str, Any]:
-    """Everything one DAG run does, in-process (the ``feedmon run`` command)."""
+    """Everything one DAG run does, in-process (the ``feedmon run`` command): first the runs that
+    never published, then this one."""
     run_id = run_id or f"cli__{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S.%f')}"
     ctx = RunContext(settings, day, run_id)
+    recovered = recover(ctx)
     for batch, ids in enumerate(plan(ctx)):
         fetch(ctx, ids, batch)
-    return process(ctx)
+    return process(ctx, recovered)
 
 
-def process(ctx: RunContext) -> dict[str, Any]:
+def process(ctx: RunContext, recovered: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Stages after fetch, on an already archived run."""
     entries = parse(ctx)
     cleaned = clean(ctx, entries["path"])
     deduped = dedup(ctx, cleaned["path"])
     tagged = tag(ctx, deduped["path"])
-    summary = publish(ctx, tagged["path"])
+    summary = publish(ctx, tagged["path"], recovered)
     summary["exact_duplicates"] = deduped["exact_duplicates"]
     return summary
 
 
-def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
-    """Delete raw archives older than ``raw_days`` and work folders of runs that died before publish.
+# --------------------------------------------------------------------------- recovery and leftovers
+def recover(ctx: RunContext) -> list[dict[str, Any]]:
+    """Replay every archived run of the last days that never published, oldest first; then remove
+    what dead runs left behind (:func:`clean_leftovers`). Returns one entry per replayed run.
 
-    Snapshots and feed health are never pruned: they are the product. A day whose archive is gone
-    can no longer be reprocessed, so keep ``raw_days`` above the longest reprocess you may need.
+    "Never published": a manifest in ``raw/`` without its published marker (the run was killed, or
+    a stage after fetch failed). Each is processed by the same stages as a live run, with a scratch
+    work folder of its own, into its own day, as its own run id (its feed-health rows name the
+    replaying run in ``recovered_by``). The window is the run's day, the day after, and
+    ``max(1, FEEDMON_LOOKBACK_DAYS)`` days before it. Replaying a run that is in fact still alive
+    (a DAG run waiting for a retry beside a ``feedmon run``) costs work but doubles nothing. A
+    replay that fails is logged and reported (``error``), and tried again by the next run.
     """
+    settings = ctx.settings
+    first = ctx.day - timedelta(days=max(1, settings.lookback_days))
+    recovered: list[dict[str, Any]] = []
+    for offset in range((ctx.day - first).days + 2):
+        day = first + timedelta(days=offset)
+        # Archives from before the published markers: a run whose feed health exists did publish
+        # (feed health was its last write).
+        health = storage.glob(storage.join(settings.data_dir, "feed_health", f"date={day.isoformat()}", "*.parquet"))
+        legacy = {storage.basename(p).removesuffix(".parquet") for p in health}
+        raw_day = storage.join(settings.data_dir, "raw", f"date={day.isoformat()}")
+        for run_dir in archive.unpublished_runs(raw_day, legacy):
+            recovered.append(_replay(ctx, day, run_dir))
+    clean_leftovers(settings, datetime.now(UTC))
+    return recovered
+
+
+def _replay(ctx: RunContext, day: date, run_dir: str) -> dict[str, Any]:
+    scratch = storage.join(ctx.settings.data_dir, "work", f"date={day.isoformat()}", f"replay-{uuid.uuid4().hex}")
+    entry: dict[str, Any] = {"run_id": storage.basename(run_dir), "date": day.isoformat()}
+    try:
+        run_id = entry["run_id"] = archive.run_id(run_dir)
+        summary = process(RunContext(ctx.settings, day, run_id, scratch=scratch, recovered_by=ctx.run_id))
+    except Exception as exc:  # an archive that cannot be replayed must not stop today's run
+        log.exception("recovering unpublished run %s of %s failed; the next run tries again", entry["run_id"], day)
+        return entry | {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        storage.remove_tree(scratch)
+    log.warning(
+        "recovered run %s of %s, which never published: %d new articles from %d feeds replayed from its raw archive",
+        run_id,
+        day,
+        summary["new_articles"],
+        summary["feeds"],
+    )
+    return entry | {"feeds": summary["feeds"], "new_articles": summary["new_articles"]}
+
+
+def leftover_idle(settings: Settings) -> timedelta:
+    """How long a work folder or temporary file stays untouched before it counts as a dead run's:
+    twice ``FEEDMON_RUN_TIMEOUT_MINUTES``, the ingest DAG's run timeout (after it, Airflow has
+    failed the run; no live stage leaves its files that long)."""
+    return timedelta(minutes=2 * settings.alerts.run_timeout_minutes)
+
+
+def clean_leftovers(settings: Settings, now: datetime, idle: timedelta | None = None) -> list[str]:
+    """Remove what dead runs left behind; returns the removed paths. Safe beside live runs.
+
+    * Work folders (``work/date=D/<run>/``, a replay's or reprocess's scratch folder) untouched for
+      ``idle`` (default :func:`leftover_idle`): their run published, or it never will and
+      :func:`recover` replays its raw archive with a scratch folder of its own. Empty day folders go too.
+    * Temporary files of interrupted atomic writes (``.<name>.tmp-*``, a state document's
+      ``*.tmp``) under ``snapshots/``, ``feed_health/``, ``reports/`` and ``state/``, as old.
+      Readers never see them (hidden names), they only take space. Local data dirs only: an
+      object store's single PUT leaves none.
+    * Day lock files of days before the recovery window. Locks are ``flock``: a killed holder's
+      lock is released by the kernel, so no lock ever blocks a day; the files are only tidied.
+
+    Raw archives are never touched here (``feedmon prune`` keeps ``--raw-days`` of them).
+    Called by every run after its recovery, by ``feedmon prune`` and by the housekeeping DAG.
+    """
+    idle = leftover_idle(settings) if idle is None else idle
     removed: list[str] = []
-    for area, keep in (("raw", raw_days), ("work", 1)):
-        for folder in storage.glob(storage.join(settings.data_dir, area, "date=*")):
-            day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
-            if (today - day).days > keep:
+
+    def stale(path: str) -> bool:
+        when = storage.last_modified(path)
+        return when is not None and now - when >= idle
+
+    for day_dir in storage.glob(storage.join(settings.data_dir, "work", "date=*")):
+        for folder in storage.glob(storage.join(day_dir, "*")):
+            if stale(folder):
                 storage.remove_tree(folder)
                 removed.append(folder)
+        if storage.is_local(day_dir) and not storage.glob(storage.join(day_dir, "*")):
+            storage.remove_tree(day_dir)
+            removed.append(day_dir)
+    if storage.is_local(settings.data_dir):
+        for area in ("snapshots", "feed_health", "reports", "state"):
+            for pattern in ("**/.*.tmp-*", "**/*.tmp"):
+                for tmp in storage.glob(storage.join(settings.data_dir, area, pattern)):
+                    if stale(tmp):
+                        storage.remove(tmp)
+                        removed.append(tmp)
+    oldest = now.date() - timedelta(days=max(1, settings.lookback_days) + 1)
+    for lock in storage.glob(storage.join(settings.state_dir, "locks", "date=*.lock")):
+        day = date.fromisoformat(storage.basename(lock).removeprefix("date=").removesuffix(".lock"))
+        if day < oldest and storage.remove_lock_file(lock):
+            removed.append(lock)
     return removed
+
+
+def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
+    """Delete raw archives older than ``raw_days``, and what dead runs left behind (:func:`clean_leftovers`).
+
+    Snapshots and feed health are never pruned: they are the product. A day whose archive is gone
+    can no longer be reprocessed, so keep ``raw_days`` above the longest reprocess you may need
+    (and above ``FEEDMON_LOOKBACK_DAYS``, the window in which runs that never published are replayed).
+    """
+    removed: list[str] = []
+    for folder in storage.glob(storage.join(settings.data_dir, "raw", "date=*")):
+        day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
+        if (today - day).days > raw_days:
+            storage.remove_tree(folder)
+            removed.append(folder)
+    return removed + clean_leftovers(settings, datetime.now(UTC))
 
 
 def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
     """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order.
 
     The replay builds into a scratch file; the published snapshot is replaced once, atomically, at
-    the end, so a crash or a bad archive midway leaves the old snapshot in place.
+    the end, so a crash or a bad archive midway leaves the old snapshot in place. Only then are the
+    runs' fetch state, learned statistics, feed health and published markers stored (a no-op for
+    runs that published before; a run that never did counts as published from here on).
     """
     raw_day = storage.join(settings.data_dir, "raw", f"date={day.isoformat()}")
     runs = archive.list_runs(raw_day)
@@ -391,10 +622,19 @@ def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
     scratch_dir = storage.join(settings.data_dir, "work", f"date={day.isoformat()}", f"reprocess-{uuid.uuid4().hex}")
     scratch = storage.join(scratch_dir, "articles.parquet")
     try:
-        summary: dict[str, Any] = {}
+        contexts = []
+        exact_duplicates = 0
         for run_dir in runs:
-            summary = process(RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch))
-        summary["snapshot"] = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))
+            rctx = RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch, scratch=scratch_dir)
+            exact_duplicates = process(rctx)["exact_duplicates"]
+            contexts.append(rctx)
+        with _day_lock(settings, day):
+            snapshot = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))
+            articles = table_to_articles(storage.read_parquet(snapshot))
+            summary: dict[str, Any] = {}
+            for rctx in contexts:
+                summary = _promote(rctx, articles, snapshot)
     finally:
         storage.remove_tree(scratch_dir)
+    summary["exact_duplicates"] = exact_duplicates
     return summary

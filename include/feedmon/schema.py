@@ -15,7 +15,7 @@ import pyarrow as pa
 from feedmon.models import Article
 
 ARTICLES_SCHEMA_VERSION = "2"
-FEED_HEALTH_SCHEMA_VERSION = "1"
+FEED_HEALTH_SCHEMA_VERSION = "2"
 TS = pa.timestamp("us", tz="UTC")
 
 ARTICLE_SCHEMA = pa.schema(
@@ -63,6 +63,8 @@ FEED_HEALTH_SCHEMA = pa.schema(
         pa.field("fetched_at", TS, nullable=False),
         pa.field("duration_ms", pa.int32(), nullable=False),
         pa.field("consecutive_failures", pa.int32(), nullable=False),
+        # Version 2: the run that replayed this run's archived bodies because it never published.
+        pa.field("recovered_by", pa.string()),
     ],
     metadata={"feedmon.table": "feed_health", "feedmon.schema_version": FEED_HEALTH_SCHEMA_VERSION},
 )
@@ -90,6 +92,16 @@ def upgrade_articles(table: pa.Table) -> pa.Table:
     if meta.get(b"feedmon.schema_version") == b"1" and "link" not in table.column_names:
         table = table.append_column("link", table.column("url"))
         table = table.replace_schema_metadata(meta | {b"feedmon.schema_version": ARTICLES_SCHEMA_VERSION.encode()})
+    return table
+
+
+def upgrade_feed_health(table: pa.Table) -> pa.Table:
+    """Bring an older feed-health file up to the current schema. Version 1 had no ``recovered_by``:
+    nothing was recovered then, so it is null."""
+    meta = table.schema.metadata or {}
+    if meta.get(b"feedmon.schema_version") == b"1" and "recovered_by" not in table.column_names:
+        table = table.append_column(FEED_HEALTH_SCHEMA.field("recovered_by"), pa.nulls(table.num_rows, pa.string()))
+        table = table.replace_schema_metadata(meta | {b"feedmon.schema_version": FEED_HEALTH_SCHEMA_VERSION.encode()})
     return table
 
 

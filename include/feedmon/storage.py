@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,11 @@ def parent(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[0]
 
 
+def basename(path: str) -> str:
+    """The last part of a path or URL (a file's name)."""
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 def remove_tree(path: str) -> None:
     """Delete a folder and everything below it, if it exists."""
     if is_local(path):
@@ -83,6 +89,55 @@ def exclusive_lock(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def remove_lock_file(path: str) -> bool:
+    """Delete a lock file nobody holds (taken without waiting first); False when it is held or absent."""
+    if not is_local(path):
+        return False
+    import fcntl
+
+    lock = Path(path.removeprefix("file://"))
+    try:
+        with lock.open("rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            lock.unlink()
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def last_modified(path: str) -> datetime | None:
+    """When a file, or the newest thing inside a folder, was last written (None when absent)."""
+    if is_local(path):
+        root = Path(path.removeprefix("file://"))
+        stamps: list[float] = []
+        for item in [root, *(root.rglob("*") if root.is_dir() else ())]:
+            with suppress(FileNotFoundError):  # removed while we looked
+                stamps.append(item.stat().st_mtime)
+        return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+    fs, p = _fs(path)
+    infos = list(fs.find(p, detail=True).values()) if fs.isdir(p) else []
+    if not infos:
+        try:
+            infos = [fs.info(p)]
+        except FileNotFoundError:
+            return None
+    times = [t for info in infos if (t := _info_time(info)) is not None]
+    return max(times) if times else None
+
+
+def _info_time(info: dict[str, object]) -> datetime | None:
+    for key in ("LastModified", "mtime", "created"):  # s3fs, local-like and memory filesystems
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+    return None
 
 
 def write_bytes_atomic(path: str, data: bytes) -> str:

@@ -50,7 +50,7 @@ def test_every_dag_follows_policy(dagbag):
 def test_ingest_shape(dagbag):
     dag = dagbag.dags["feedmon_ingest"]
     assert [t.task_id for t in dag.topological_sort()] == [
-        "plan_batches", "fetch", "parse", "clean", "dedup", "tag", "publish", "check_feed_health",
+        "recover", "plan_batches", "fetch", "parse", "clean", "dedup", "tag", "publish", "check_feed_health",
         "raise_data_alerts",
     ]  # fmt: skip
     assert dag.on_failure_callback, "failed runs must alert"

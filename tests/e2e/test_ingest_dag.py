@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -80,3 +80,68 @@ def test_run_fails_loudly_when_most_feeds_fail(ingest_dag, tmp_path, data_dir, m
     assert len(pd.read_parquet(data_dir / "snapshots" / "date=2026-11-26")) > 10
     health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-26")
     assert sorted(health["feed_id"]) == ["gone-1", "gone-2", "ok-feed"]
+
+
+def test_a_fault_after_parse_fails_the_run_and_the_next_run_publishes_its_articles(
+    ingest_dag, tmp_path, data_dir, monkeypatch
+):
+    """A fault in clean, dedup, tag, publish: each fails its run, and the next run (whose feeds
+    answer 304 to the validators they handed out) publishes every article of it. Chained to keep
+    Airflow's time down: run n fails at fault n after replaying run n-1; outlet n-1 lists new items
+    (the old ones rolled off) just before run n, so each failed run has articles of its own to lose.
+    """
+    from feedmon import pipeline
+    from feedmon.config import Settings
+    from tests.fetch_server import MisbehavingServer
+    from tests.fixtures.ag_feeds import AgFeeds
+
+    for t in ingest_dag.tasks:  # retries would make dag.test() wait out the retry delay
+        monkeypatch.setattr(t, "retries", 0)
+    faults = ["clean:before", "dedup:before", "tag:before", "publish:before", None]
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    with MisbehavingServer() as server:
+        feeds = AgFeeds(server, outlets=4, show=range(10))
+        monkeypatch.setenv("FEEDMON_FEEDS", str(feeds.write_feeds_file(tmp_path / "feeds.yaml")))
+        monkeypatch.setenv("FEEDMON_FETCH_MIN_HOST_DELAY", "0")
+
+        # the reference: the same feed contents, run after run, nothing failing
+        reference = Settings.from_env(data_dir=str(tmp_path / "reference"))
+        expected: list[set[str]] = []  # guids of the day after each run
+        for n in range(len(faults)):
+            if n:
+                feeds.windows[n - 1] = range(10, 20)
+            pipeline.run_cycle(reference, day.date(), f"reference-{n}")
+            expected.append(set(pd.read_parquet(reference.snapshot_path(day.date()))["guid"]))
+        feeds.windows.clear()
+
+        snapshot = data_dir / "snapshots" / "date=2026-11-25" / "articles.parquet"
+        runs = []
+        for n, fault in enumerate(faults):
+            if n:
+                feeds.windows[n - 1] = range(10, 20)
+            if fault:
+                monkeypatch.setenv("FEEDMON_TEST_FAIL_AT", fault)
+            else:
+                monkeypatch.delenv("FEEDMON_TEST_FAIL_AT", raising=False)
+            feeds.answers.clear()
+            run = ingest_dag.test(logical_date=day + timedelta(minutes=30 * n))
+            runs.append(run)
+            states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+            if fault:
+                assert run.state == "failed", fault
+                assert states[fault.split(":")[0]] == "failed", states
+            else:
+                assert run.state == "success", states
+            assert states["recover"] == "success"
+            if n:
+                # the failed run before this one is published, every article of it, by this run
+                assert set(pd.read_parquet(snapshot)["guid"]) >= expected[n - 1]
+                # every feed but the one that just moved on answered 304 to the validators it handed
+                # out, among them the one whose new items the failed run had fetched
+                unchanged = sorted(status for outlet, status in feeds.answers if outlet != n - 1)
+                assert unchanged == [304] * 3
+                health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-25")
+                replayed = health[health["run_id"] == runs[n - 1].run_id]
+                assert set(replayed["recovered_by"]) == {run.run_id}
+        assert set(pd.read_parquet(snapshot)["guid"]) == expected[-1]
+        assert pd.read_parquet(snapshot)["article_id"].is_unique

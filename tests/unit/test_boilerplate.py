@@ -187,3 +187,25 @@ def test_settings_from_rules_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEEDMON_BOILERPLATE_MIN_SHARE", "lots")
     with pytest.raises(ValueError, match="FEEDMON_BOILERPLATE_MIN_SHARE"):
         BoilerplateSettings.from_rules({})
+
+
+def test_observations_reach_the_day_only_when_recorded_and_once(tmp_path: Path) -> None:
+    """What the pipeline does: clean observes (nothing saved), publish records, a replay records again."""
+    m = BoilerplateModel.load(str(tmp_path), D1, settings=SETTINGS)
+    for i in range(4):
+        m.observe("site-a", f"a-{i}", _article(i))
+    m.observe("site-a", "a-0", _article(0))  # listed twice in one run: one observation
+    assert not (tmp_path / "boilerplate").exists(), "observing stores nothing"
+    observed = json.loads(json.dumps(m.observations()))  # as parked in the work folder
+    assert BoilerplateModel.record(str(tmp_path), D1, observed) == 4
+    saved = (tmp_path / "boilerplate" / f"{D1}.json").read_bytes()
+    assert BoilerplateModel.record(str(tmp_path), D1, observed) == 0
+    assert (tmp_path / "boilerplate" / f"{D1}.json").read_bytes() == saved
+    # a later run of the day, cleaned after that publish, observes only what is new to the day
+    later = BoilerplateModel.load(str(tmp_path), D1, settings=SETTINGS)
+    later.observe("site-a", "a-1", _article(1))
+    later.observe("site-a", "a-9", _article(9))
+    assert len(later.observations()["sources"]["site-a"]) == 1
+    assert BoilerplateModel.record(str(tmp_path), D1, later.observations()) == 1
+    stats = json.loads((tmp_path / "boilerplate" / f"{D1}.json").read_text())["sources"]["site-a"]
+    assert stats["articles"] == 5

@@ -277,6 +277,26 @@ def test_title_junk_and_update_markers() -> None:
     assert clean_title("Quake hits Japan - Reuters")[:2] == ("Quake hits Japan", "Reuters")
 
 
+@pytest.mark.parametrize("name", ["entry_title_object.xml", "entry_title_script.xml"])
+def test_markup_in_titles_is_removed_like_in_text(name: str) -> None:
+    """feedparser's sanitizer feeds: an Atom ``type="text/html"`` title reaches us with its markup
+    (we parse with ``sanitize_html=False``); the title must lose it exactly as text would."""
+    from feedmon.parse import parse_feed
+
+    body = (FIXTURE_DIR / "feeds" / "feedparser_sanitize" / name).read_bytes()
+    [entry] = parse_feed(body, feed_id="sanitize").entries
+    assert "<" in entry.title  # what the parser hands over
+    title = clean_title(entry.title)[0]
+    assert title == clean_article("", f"<p>{entry.title}</p>").text
+    assert title.startswith("safe") and "<" not in title and "clsid" not in title and "location" not in title
+    assert clean_article(entry.title, "<p>Body text of the item.</p>").title == title
+
+
+def test_only_real_tags_make_a_title_html() -> None:
+    assert clean_title("Stocks < 5% > expected, <3 from the desk")[0] == "Stocks < 5% > expected, <3 from the desk"
+    assert clean_title("A <b>bold</b> move <br/>again")[0] == "A bold move again"
+
+
 @pytest.mark.parametrize(
     ("title_prefix", "dateline", "agency", "start"),
     [

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from feedmon.fetch import (
     FetchSettings,
+    commit_fetch_state,
     plan_batches,
 )
 from feedmon.fetch.http import Decoder, TooLarge, retry_after_seconds
 from feedmon.fetch.state import FeedState, FetchStateStore, feed_key
-from feedmon.models import FeedConfig
+from feedmon.models import FeedConfig, FetchResult
 from feedmon.vocab import FAILED_STATUSES, FEED_STATUS_MEANINGS, FEED_STATUSES
 from tests.conftest import REPO
 
@@ -120,3 +121,40 @@ def test_looks_like_html():
     assert looks_like_html(b"<?xml version='1.0'?>\n<!-- hi --><html xmlns='http://www.w3.org/1999/xhtml'/>")
     assert not looks_like_html(b"<?xml version='1.0'?><rss version='2.0'><channel/></rss>")
     assert not looks_like_html(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", "text/html")
+
+
+def _ok(fetched_at: datetime, etag: str) -> FetchResult:
+    """A 200 as the archive hands it to publish: the body's hash, not the body."""
+    return FetchResult(
+        "f", "https://f.example/rss", "ok", fetched_at, 5, http_status=200, headers={"etag": etag}, body_sha256=etag
+    )
+
+
+def test_recording_a_runs_results_is_idempotent_and_never_goes_back(tmp_path):
+    """What publish relies on: a replay records nothing twice, an older result never overwrites a newer one."""
+    feed = FeedConfig(id="f", url="https://f.example/rss")
+    store = FetchStateStore.under(tmp_path)
+    commit_fetch_state([feed], [_ok(NOW, '"v1"')], state_dir=str(tmp_path), run_id="run-1")
+    first = Path(store.path_for("f")).read_bytes()
+    state = store.get("f")
+    assert (state.etag, state.content_hash, state.last_new_content_at) == ('"v1"', '"v1"', NOW)
+    assert (state.last_fetched_at, state.last_run_id) == (NOW, "run-1")
+
+    commit_fetch_state([feed], [_ok(NOW, '"v1"')], state_dir=str(tmp_path), run_id="run-1")  # replayed
+    assert Path(store.path_for("f")).read_bytes() == first
+
+    later = NOW + timedelta(minutes=30)
+    commit_fetch_state([feed], [_ok(later, '"v2"')], state_dir=str(tmp_path), run_id="run-2")
+    failed = FetchResult("f", feed.url, "http_error", NOW + timedelta(minutes=1), 5, http_status=500)
+    commit_fetch_state([feed], [failed], state_dir=str(tmp_path), run_id="run-0")  # older: a late replay
+    state = store.get("f")
+    assert (state.etag, state.consecutive_failures, state.last_run_id) == ('"v2"', 0, "run-2")
+
+
+def test_a_late_commit_dates_its_transitions_by_the_fetch(tmp_path):
+    feed = FeedConfig(id="f", url="https://f.example/rss")
+    failed = FetchResult("f", feed.url, "http_error", NOW, 5, http_status=503)
+    settings = FetchSettings(backoff_base=600)
+    commit_fetch_state([feed], [failed], state_dir=str(tmp_path), settings=settings, run_id="r")
+    state = FetchStateStore.under(tmp_path).get("f")
+    assert (state.failing_since, state.next_poll_at) == (NOW, NOW + timedelta(seconds=600))

@@ -163,6 +163,21 @@ def test_reads_files_written_by_storage_with_the_contract_schema(tmp_path: Path)
     assert health.schema.equals(FEED_HEALTH_SCHEMA, check_metadata=False)
 
 
+def test_feed_health_files_of_both_versions_are_read_together(tmp_path: Path) -> None:
+    """Feed health v1 (before `recovered_by`) beside v2 files written since: one day, all rows."""
+    fx.write_fixture_data(tmp_path, TODAY, past_days=0)
+    settings = Settings.from_env(data_dir=str(tmp_path))
+    v2 = storage.read_parquet(settings.feed_health_path(TODAY, "run0"))
+    v1 = v2.drop_columns(["recovered_by"]).replace_schema_metadata(
+        {"feedmon.table": "feed_health", "feedmon.schema_version": "1"}
+    )
+    storage.write_parquet_atomic(settings.feed_health_path(TODAY, "run0"), v1)
+    storage.write_parquet_atomic(settings.feed_health_path(TODAY, "run1"), v2)
+    with FeedMonitor(str(tmp_path)) as m:
+        assert m.day_figures(TODAY).feeds == len({r["feed_id"] for r in v2.to_pylist()})
+        assert len(m._rows(f"SELECT * FROM {m._view('feed_health', TODAY, TODAY)}")) == 2 * v2.num_rows
+
+
 def test_statuses_come_from_the_shared_vocabulary() -> None:
     statuses, failed = FEED_STATUSES, FAILED_STATUSES
     assert "ok" in statuses and "not_modified" in statuses

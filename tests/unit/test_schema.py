@@ -1,7 +1,7 @@
 """The Parquet contract. If a test here fails, you changed the schema: make it deliberate (bump the
 version, update README's column tables) and update the pinned expectations below."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
@@ -13,7 +13,9 @@ from feedmon.schema import (
     SchemaError,
     articles_to_table,
     check_schema,
+    rows_to_table,
     table_to_articles,
+    upgrade_feed_health,
 )
 
 PINNED_ARTICLE_COLUMNS = {
@@ -29,10 +31,11 @@ PINNED_HEALTH_COLUMNS = {
     "feed_id": "string", "url": "string", "final_url": "string", "run_id": "string", "status": "string",
     "http_status": "int32", "error": "string", "entries": "int32", "new_articles": "int32", "bytes": "int64",
     "fetched_at": "timestamp[us, tz=UTC]", "duration_ms": "int32", "consecutive_failures": "int32",
+    "recovered_by": "string",
 }  # fmt: skip
 # Readers rely on "never null" as much as on the type: only these columns may hold nulls.
 PINNED_ARTICLE_NULLABLE = {"duplicate_of", "agency", "guid", "published_at", "language", "dateline"}
-PINNED_HEALTH_NULLABLE = {"final_url", "http_status", "error"}
+PINNED_HEALTH_NULLABLE = {"final_url", "http_status", "error", "recovered_by"}
 
 
 def test_article_schema_is_pinned():
@@ -44,7 +47,7 @@ def test_article_schema_is_pinned():
 def test_feed_health_schema_is_pinned():
     assert {f.name: str(f.type) for f in FEED_HEALTH_SCHEMA} == PINNED_HEALTH_COLUMNS
     assert {f.name for f in FEED_HEALTH_SCHEMA if f.nullable} == PINNED_HEALTH_NULLABLE
-    assert FEED_HEALTH_SCHEMA.metadata[b"feedmon.schema_version"] == b"1"
+    assert FEED_HEALTH_SCHEMA.metadata[b"feedmon.schema_version"] == b"2"
 
 
 def _article(**kw) -> Article:
@@ -78,6 +81,30 @@ def test_version_1_snapshots_are_upgraded_on_read():
     v1 = v2.drop_columns(["link"]).replace_schema_metadata({"feedmon.table": "articles", "feedmon.schema_version": "1"})
     (art,) = table_to_articles(v1)
     assert art.link == art.url == "https://x.example/1"
+
+
+def test_version_1_feed_health_is_upgraded_on_read(tmp_path):
+    """v1 files (before `recovered_by`) still serve the report, the alerts and the monitor."""
+    from feedmon import storage
+    from feedmon.config import Settings
+    from feedmon.outputs import read_feed_health
+
+    row = {
+        "feed_id": "f", "url": "https://x.example/f.xml", "run_id": "r1", "status": "ok", "entries": 3,
+        "new_articles": 1, "bytes": 10, "fetched_at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC), "duration_ms": 5,
+        "consecutive_failures": 0,
+    }  # fmt: skip
+    v2 = rows_to_table([row], FEED_HEALTH_SCHEMA)
+    meta = {"feedmon.table": "feed_health", "feedmon.schema_version": "1"}
+    v1 = v2.drop_columns(["recovered_by"]).replace_schema_metadata(meta)
+    upgraded = upgrade_feed_health(v1)
+    assert upgraded.schema.equals(FEED_HEALTH_SCHEMA, check_metadata=True)
+    assert upgraded.column("recovered_by").to_pylist() == [None]
+    settings = Settings.from_env(data_dir=str(tmp_path))
+    storage.write_parquet_atomic(settings.feed_health_path(date(2026, 1, 2), "r1"), v1)
+    assert read_feed_health(settings, [date(2026, 1, 2)]) == [
+        row | {"final_url": None, "http_status": None, "error": None, "recovered_by": None}
+    ]
 
 
 def test_missing_column_refused():

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,3 +58,16 @@ def test_url_helpers_do_not_touch_the_network():
     assert storage.parent("s3://bucket/p/x.parquet") == "s3://bucket/p"
     assert not storage.is_local("s3://bucket")
     assert storage.is_local("/tmp/x") and storage.is_local("file:///tmp/x")
+
+
+@pytest.mark.parametrize("root", ["local", "memory://feedmon-test-mtime"])
+def test_last_modified_of_a_file_and_of_a_folders_newest_file(tmp_path: Path, root: str):
+    """What clean_leftovers judges a dead run's work folder by, locally and on an object store."""
+    base = str(tmp_path) if root == "local" else root
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    path = storage.join(base, "work", "run", "entries.parquet")
+    storage.write_bytes_atomic(path, b"x")
+    file_time, folder_time = storage.last_modified(path), storage.last_modified(storage.join(base, "work"))
+    assert file_time is not None and folder_time is not None
+    assert before <= file_time <= datetime.now(UTC) + timedelta(seconds=5) and folder_time >= file_time
+    assert storage.last_modified(storage.join(base, "nothing-here")) is None

@@ -15,12 +15,12 @@ The package, bottom to top (each module imports only the ones above it in this l
 * :mod:`~feedmon.clean.credits`: datelines and agency credits;
 * :mod:`~feedmon.clean.lines`: junk lines, repeated titles and ledes;
 * :mod:`~feedmon.clean.boilerplate`: learned per-source boilerplate (:class:`BoilerplateModel`);
-* :mod:`~feedmon.clean.article`: :func:`clean_title` and :func:`clean_article`.
+* :mod:`~feedmon.clean.article`: :func:`clean_title` (on :func:`plain_title`) and :func:`clean_article`.
 
 See ``docs/cleaning.md``.
 """
 
-from feedmon.clean.article import clean_article, clean_title
+from feedmon.clean.article import clean_article, clean_title, plain_title
 from feedmon.clean.boilerplate import BoilerplateModel, BoilerplateSettings, line_key
 from feedmon.clean.rules import CleanRules, default_rules
 from feedmon.clean.text import match_key, normalize_text
@@ -35,4 +35,5 @@ __all__ = [
     "line_key",
     "match_key",
     "normalize_text",
+    "plain_title",
 ]

@@ -5,22 +5,30 @@ from __future__ import annotations
 from feedmon.clean.boilerplate import BoilerplateModel
 from feedmon.clean.credits import TITLE_DASH_CREDIT, TITLE_PAREN_CREDIT, Credits, trailing_credit
 from feedmon.clean.fold import folded_lower
-from feedmon.clean.html import ESCAPED_MARKUP, to_paragraphs
+from feedmon.clean.html import ESCAPED_MARKUP, plain_line, to_paragraphs
 from feedmon.clean.lines import collapse, remove_junk
 from feedmon.clean.rules import CleanRules, default_rules
 from feedmon.clean.text import normalize_text
 from feedmon.models import CleanText
 
-__all__ = ["clean_article", "clean_title"]
+__all__ = ["clean_article", "clean_title", "plain_title"]
+
+
+def plain_title(title: str, rules: CleanRules | None = None) -> str:
+    """The title as plain text: markup removed as in an article's text (Atom ``type="html"``,
+    escaped markup such as ``Poor &lt;b&gt;...&lt;/b&gt;``), entities and whitespace normalised.
+    No junk or credit removal: that is :func:`clean_title`."""
+    rules = rules or default_rules()
+    t = normalize_text(plain_line(title, rules), rules=rules)
+    if "<" in t and ESCAPED_MARKUP.search(t):
+        t = ESCAPED_MARKUP.sub("", t)
+    return " ".join(t.split())
 
 
 def clean_title(title: str, rules: CleanRules | None = None) -> tuple[str, str | None, str | None]:
     """``(title, agency, unknown_credit)``: normalised title without ``(AP)``-style credits or junk."""
     rules = rules or default_rules()
-    t = normalize_text(title, rules=rules)
-    if "<" in t and ESCAPED_MARKUP.search(t):
-        t = ESCAPED_MARKUP.sub("", t)  # escaped markup in titles ("Poor &lt;b&gt;...&lt;/b&gt;")
-    t = " ".join(t.split())
+    t = plain_title(title, rules)
     if rules.title_re is not None:
         low = folded_lower(t)
         spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
@@ -66,7 +74,7 @@ def clean_article(
     credits = Credits(agency=title_agency, title_credit=title_credit)
     paras = to_paragraphs(html or "", rules)
     paras = remove_junk(paras, rules, credits)
-    printed = " ".join(normalize_text(title or "", rules=rules).split())
+    printed = plain_title(title or "", rules)
     paras = collapse(paras, (clean_t, printed), rules, credits)
     if title_credit and credits.title_credit_confirmed:
         # the body opened with the same credit the title ends with: drop "(X)" from the title

@@ -13,6 +13,11 @@ one small JSON document per day (counts per source, keyed by 64-bit hashes of th
 and of the article key), written atomically. Observing is idempotent per article key, also
 across the runs of one day (the day's file is read back and extended) and across days (an article
 re-listed tomorrow is not counted again while yesterday's file is in the window).
+
+A run's observations reach that file only once the run has published (statistics must not count
+articles no snapshot holds): cleaning collects them (:meth:`BoilerplateModel.observations`), the
+pipeline parks them with the run's work files, and ``publish`` adds them with :meth:`record`,
+which counts each article once however often a run is replayed.
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ class BoilerplateModel:
         self._history: dict[str, _SourceStats] = {}  # decides: days < D only
         self._today: dict[str, _SourceStats] = {}  # observed on D; saved, never used on D
         self._known: dict[str, frozenset[str]] = {}  # per source: boilerplate line keys (cache)
+        self._observed: dict[str, dict[str, list[str]]] = {}  # this model's own observations, to record later
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -140,7 +146,7 @@ class BoilerplateModel:
         folder = cls._dir(state_dir)
         first = day - timedelta(days=settings.window_days)
         for path in storage.glob(storage.join(folder, "*.json")):
-            name = path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".json")
+            name = storage.basename(path).removesuffix(".json")
             try:
                 d = date.fromisoformat(name)
             except ValueError:
@@ -155,6 +161,28 @@ class BoilerplateModel:
             elif d == day:
                 model._today = cls._read(path)
         return model
+
+    @classmethod
+    def record(cls, state_dir: str, day: date, observations: dict[str, Any]) -> int:
+        """Add a published run's :meth:`observations` to ``day``'s statistics file; returns how many
+        articles were new to it. Articles the file already counts are skipped, so recording one
+        run twice (a replay, a replay racing the run) changes nothing. Callers serialise writers of
+        one day (the pipeline holds the day's lock)."""
+        model = cls(BoilerplateSettings())  # counting needs no thresholds
+        model._today = cls._read(storage.join(cls._dir(state_dir), f"{day.isoformat()}.json"))
+        added = sum(
+            model._count(source, akey, keys)
+            for source, articles in (observations.get("sources") or {}).items()
+            for akey, keys in articles.items()
+        )
+        if added:
+            model.save(state_dir, day)
+        return added
+
+    def observations(self) -> dict[str, Any]:
+        """What :meth:`observe` counted on this model (per source, article key: its line keys), for
+        :meth:`record` once the run that observed it has published."""
+        return {"version": _FORMAT_VERSION, "sources": self._observed}
 
     def save(self, state_dir: str, day: date) -> None:
         """Write the statistics observed on ``day`` (history + this file = stats as of its end)."""
@@ -183,18 +211,30 @@ class BoilerplateModel:
         footer must keep being counted while it is being removed, or it would fall out of the
         statistics and come back.
         """
+        akey = _h(article_key)
+        if self._counted(source, akey):
+            return
         if removed:
             text = text + "\n" + "\n".join(removed)
-        akey = _h(article_key)
+        keys = sorted({k for line in text.split("\n") if (k := self._key(line.strip()))})
+        self._count(source, akey, keys)
+        self._observed.setdefault(source, {})[akey] = keys
+
+    def _counted(self, source: str, akey: str) -> bool:
         hist = self._history.get(source)
+        today = self._today.get(source)
+        return (today is not None and akey in today.seen) or (hist is not None and akey in hist.seen)
+
+    def _count(self, source: str, akey: str, keys: Sequence[str]) -> bool:
+        """Count one article's distinct line keys unless it is counted already; True when counted now."""
+        if self._counted(source, akey):
+            return False
         today = self._today.setdefault(source, _SourceStats())
-        if akey in today.seen or (hist is not None and akey in hist.seen):
-            return
         today.seen.add(akey)
         today.articles += 1
-        keys = {k for line in text.split("\n") if (k := self._key(line.strip()))}
         for k in keys:
             today.lines[k] = today.lines.get(k, 0) + 1
+        return True
 
     def _boilerplate_keys(self, source: str) -> frozenset[str]:
         known = self._known.get(source)

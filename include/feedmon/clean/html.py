@@ -13,7 +13,7 @@ from functools import lru_cache
 from feedmon.clean.rules import VOID_TAGS, CleanRules
 from feedmon.clean.text import backslashes, fix_unicode, repair_entities, tidy
 
-__all__ = ["ESCAPED_MARKUP", "to_paragraphs"]
+__all__ = ["ESCAPED_MARKUP", "plain_line", "to_paragraphs"]
 
 _PARA_MARK = "\ue001"
 _LINE_MARK = "\ue000"
@@ -170,3 +170,14 @@ def to_paragraphs(markup: str, rules: CleanRules) -> list[list[str]]:
     if not text:
         return []
     return [p.split("\n") for p in text.split("\n\n")]
+
+
+def plain_line(text: str, rules: CleanRules) -> str:
+    """A one-line field (a title) as plain text, with the same markup removal as an article's text.
+
+    Titles come from feeds as HTML too (Atom ``type="html"``, RSS titles escaped twice), and a
+    ``<script>`` or ``<object>`` in a title is no more readable than in the text.
+    """
+    if "<" not in text or not _HAS_TAG.search(text):
+        return text
+    return " ".join(line for para in to_paragraphs(text, rules) for line in para)

@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from feedmon import storage
@@ -66,6 +66,10 @@ class FeedState:
     last_new_content_at: datetime | None = None  # last 200 with a changed body
     failing_since: datetime | None = None  # start of the current failure streak
     permanent_url: str | None = None
+    # The newest fetch recorded here: an older result, or this same run's result again (a replay),
+    # is not applied, so recording a run's outcomes is idempotent and never goes back in time.
+    last_fetched_at: datetime | None = None
+    last_run_id: str | None = None
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -84,7 +88,7 @@ class FeedState:
             raise ValueError("state document is not an object")
         known = {f.name for f in _FIELDS}
         kwargs = {k: v for k, v in doc.items() if k in known}
-        for key in ("next_poll_at", "last_new_content_at", "failing_since"):
+        for key in ("next_poll_at", "last_new_content_at", "failing_since", "last_fetched_at"):
             if kwargs.get(key):
                 kwargs[key] = datetime.fromisoformat(kwargs[key])
         kwargs["feed_id"] = feed_id
@@ -202,6 +206,9 @@ def next_state(
     * any failed status adds one to the streak and sets the next poll time
       (:meth:`FetchSettings.backoff_delay`, or later if the server's ``Retry-After`` says so);
     * ``backoff`` rows leave the state untouched.
+
+    The body's hash comes from the body, or from ``result.body_sha256`` when only the archived
+    manifest was read.
     """
     if result.status == "backoff":
         return state
@@ -213,10 +220,11 @@ def next_state(
         state.failing_since = None
         state.permanent_url = result.final_url
         hdrs = result.headers
-        if result.status == "ok" and result.body is not None:
+        digest = body_hash(result.body) if result.body is not None else result.body_sha256
+        if result.status == "ok" and digest is not None:
             state.etag = hdrs.get("etag")
             state.last_modified = hdrs.get("last-modified")
-            state.content_hash = body_hash(result.body)
+            state.content_hash = digest
             state.last_new_content_at = now
         elif result.http_status == 304:
             state.etag = hdrs.get("etag", state.etag)
@@ -242,15 +250,21 @@ def commit_fetch_state(
     state_dir: str,
     settings: FetchSettings | None = None,
     now: datetime | None = None,
+    run_id: str | None = None,
+    on_stored: Callable[[str], None] | None = None,
 ) -> list[FetchResult]:
     """Record results (possibly re-labelled by later stages, e.g. ``parse_error``) in the state store.
 
-    For pipelines that call ``fetch_feeds(..., commit_state=False)`` and commit only once the raw
-    bodies are archived and parsed, so a crash in between never makes the next run skip a body
-    (304 / same hash) that was never stored. Updates ``consecutive_failures`` on the results.
+    For pipelines that call ``fetch_feeds(..., commit_state=False)`` and commit only once what the
+    bodies carried is published, so a crash in between never makes the next run skip a body (304 /
+    same hash) whose articles never reached a snapshot. ``now`` (default: each result's own
+    ``fetched_at``, which makes a late commit say what the fetch would have said) dates the
+    transitions. With ``run_id``, committing the same run's results again changes nothing, and a
+    result older than the one a feed's state already records is never applied. ``on_stored(feed_id)``
+    is called after each document is written. Updates ``consecutive_failures`` on the results.
     """
     settings = settings or FetchSettings()
-    commit(FetchStateStore.under(state_dir), feeds, results, settings, now or datetime.now(UTC))
+    commit(FetchStateStore.under(state_dir), feeds, results, settings, now, run_id=run_id, on_stored=on_stored)
     return list(results)
 
 
@@ -259,28 +273,61 @@ def commit(
     feeds: Sequence[FeedConfig],
     results: Sequence[FetchResult],
     settings: FetchSettings,
-    now: datetime,
+    now: datetime | None,
+    *,
+    run_id: str | None = None,
+    on_stored: Callable[[str], None] | None = None,
 ) -> None:
     """Store every result's transition (a few threads: each document is a handful of small file
     operations, mostly waiting on the disk)."""
     pairs = list(zip(feeds, results, strict=True))
     if len(pairs) <= 1:
         for feed, result in pairs:
-            commit_one(store, feed, result, settings, now)
+            commit_one(store, feed, result, settings, now, run_id=run_id, on_stored=on_stored)
         return
     with ThreadPoolExecutor(max_workers=min(8, len(pairs)), thread_name_prefix="feedmon-state") as pool:
-        for fut in [pool.submit(commit_one, store, f, r, settings, now) for f, r in pairs]:
+        futures = [
+            pool.submit(commit_one, store, f, r, settings, now, run_id=run_id, on_stored=on_stored) for f, r in pairs
+        ]
+        for fut in futures:
             fut.result()
 
 
+def _recorded(state: FeedState, result: FetchResult, run_id: str | None) -> bool:
+    """True when ``state`` already holds ``result`` (same run) or something newer."""
+    if state.last_fetched_at is None:
+        return False
+    if result.fetched_at < state.last_fetched_at:
+        return True
+    return run_id is not None and result.fetched_at == state.last_fetched_at and run_id == state.last_run_id
+
+
 def commit_one(
-    store: FetchStateStore, feed: FeedConfig, result: FetchResult, settings: FetchSettings, now: datetime
+    store: FetchStateStore,
+    feed: FeedConfig,
+    result: FetchResult,
+    settings: FetchSettings,
+    now: datetime | None,
+    *,
+    run_id: str | None = None,
+    on_stored: Callable[[str], None] | None = None,
 ) -> None:
     """Store one result's transition and copy the resulting streak onto the result."""
     if result.status == "backoff":
         return
+
+    def change(st: FeedState) -> FeedState:
+        if _recorded(st, result, run_id):
+            return st
+        new = next_state(st, result, feed, settings, now or result.fetched_at)
+        new.last_fetched_at, new.last_run_id = result.fetched_at, run_id
+        return new
+
     try:
-        state = store.update(feed.id, lambda st: next_state(st, result, feed, settings, now))
+        state = store.update(feed.id, change)
         result.consecutive_failures = state.consecutive_failures
     except OSError as exc:  # the fetch itself is done; keep the row, say what went wrong
         log.error("could not store fetch state of %s: %s", feed.id, exc)
+        return
+    if on_stored is not None:
+        on_stored(feed.id)
