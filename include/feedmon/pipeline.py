@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -66,6 +66,8 @@ class RunContext:
     #: Set by a reprocess: the scratch snapshot the replay reads and writes instead of the published
     #: one. A replay also refuses a corrupt archive instead of skipping the damaged feed.
     replay_into: str | None = None
+    #: Fetch every feed whole: no conditional GET, no backoff (the ingest DAG's ``refetch`` param).
+    refetch: bool = False
 
     @property
     def snapshot_path(self) -> str:
@@ -112,7 +114,9 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
     if gone:  # the feeds file changed since plan_batches: fetch the rest, never fail the batch for it
         log.warning("feeds %s are no longer in %s; skipped", gone, ctx.settings.feeds_file)
     feeds = [by_id[i] for i in ids if i in by_id]
-    results = fetch_feeds(feeds, state_dir=ctx.settings.state_dir, settings=ctx.settings.fetch, commit_state=False)
+    results = fetch_feeds(
+        feeds, state_dir=ctx.settings.state_dir, settings=ctx.settings.fetch, commit_state=False, force=ctx.refetch
+    )
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
@@ -341,43 +345,85 @@ def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
 
 
 # --------------------------------------------------------------------------- whole cycles
-def run_cycle(settings: Settings, day: date, run_id: str | None = None) -> dict[str, Any]:
+#: Told one line per finished step ("fetch 2/16: ...", "clean: ..."); the CLI prints them on long runs.
+Progress = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    """The default :data:`Progress`: runs under Airflow log per stage already."""
+
+
+def run_cycle(
+    settings: Settings,
+    day: date,
+    run_id: str | None = None,
+    *,
+    refetch: bool = False,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
     """Everything one DAG run does, in-process (the ``feedmon run`` command)."""
     run_id = run_id or f"cli__{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S.%f')}"
-    ctx = RunContext(settings, day, run_id)
-    for batch, ids in enumerate(plan(ctx)):
-        fetch(ctx, ids, batch)
-    return process(ctx)
+    ctx = RunContext(settings, day, run_id, refetch=refetch)
+    batches = plan(ctx)
+    for batch, ids in enumerate(batches):
+        fetched = fetch(ctx, ids, batch)
+        progress(f"fetch {batch + 1}/{len(batches)}: {fetched['feeds']} feeds, {fetched['failed']} failed")
+    return process(ctx, progress)
 
 
-def process(ctx: RunContext) -> dict[str, Any]:
+def process(ctx: RunContext, progress: Progress = _quiet) -> dict[str, Any]:
     """Stages after fetch, on an already archived run."""
     entries = parse(ctx)
+    progress(f"parse: {entries['entries']} entries")
     cleaned = clean(ctx, entries["path"])
+    progress(f"clean: {cleaned['articles']} articles")
     deduped = dedup(ctx, cleaned["path"])
+    progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
     tagged = tag(ctx, deduped["path"])
+    progress(f"tag: {tagged['conflict_articles']} conflict articles")
     summary = publish(ctx, tagged["path"])
+    progress(f"publish: {ctx.snapshot_path}")
     summary["exact_duplicates"] = deduped["exact_duplicates"]
     return summary
 
 
-def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
-    """Delete raw archives older than ``raw_days`` and work folders of runs that died before publish.
-
-    Snapshots and feed health are never pruned: they are the product. A day whose archive is gone
-    can no longer be reprocessed, so keep ``raw_days`` above the longest reprocess you may need.
-    """
+def _prune_area(settings: Settings, area: str, today: date, keep_days: int, dry_run: bool) -> list[str]:
+    """Day folders ``<data>/<area>/date=D`` older than ``keep_days`` before ``today``: removed (or listed)."""
     removed: list[str] = []
-    for area, keep in (("raw", raw_days), ("work", 1)):
-        for folder in storage.glob(storage.join(settings.data_dir, area, "date=*")):
-            day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
-            if (today - day).days > keep:
+    for folder in storage.glob(storage.join(settings.data_dir, area, "date=*")):
+        day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
+        if (today - day).days > keep_days:
+            if not dry_run:
                 storage.remove_tree(folder)
-                removed.append(folder)
+            removed.append(folder)
     return removed
 
 
-def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
+def prune_raw(settings: Settings, today: date, raw_days: int, *, dry_run: bool = False) -> list[str]:
+    """Delete raw archives older than ``raw_days`` (at least 1); ``dry_run`` only lists them.
+
+    A day whose archive is gone can no longer be reprocessed, so keep ``raw_days`` above the longest
+    reprocess you may need.
+    """
+    if raw_days < 1:
+        raise ValueError(f"raw_days must be at least 1, not {raw_days}")
+    return _prune_area(settings, "raw", today, raw_days, dry_run)
+
+
+def prune_leftover_work(settings: Settings, today: date, *, dry_run: bool = False) -> list[str]:
+    """Delete work folders of days before yesterday: what runs that died before publish left behind."""
+    return _prune_area(settings, "work", today, 1, dry_run)
+
+
+def prune(settings: Settings, today: date, raw_days: int, *, dry_run: bool = False) -> list[str]:
+    """Delete raw archives older than ``raw_days`` and work folders of runs that died before publish.
+
+    Snapshots and feed health are never pruned: they are the product.
+    """
+    return prune_raw(settings, today, raw_days, dry_run=dry_run) + prune_leftover_work(settings, today, dry_run=dry_run)
+
+
+def reprocess_day(settings: Settings, day: date, *, progress: Progress = _quiet) -> dict[str, Any]:
     """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order.
 
     The replay builds into a scratch file; the published snapshot is replaced once, atomically, at
@@ -392,7 +438,7 @@ def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
     try:
         summary: dict[str, Any] = {}
         for run_dir in runs:
-            summary = process(RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch))
+            summary = process(RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch), progress)
         summary["snapshot"] = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))
     finally:
         storage.remove_tree(scratch_dir)
