@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import DAG, Connection, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from feedmon import alerts
 from feedmon.airflow.alerts import (
@@ -119,7 +120,7 @@ def test_select_feeds_keeps_host_batches_and_refuses_unknown_ids():
     batches = [["a1", "a2"], ["b1"], ["c1", "c2"]]
     assert select_feeds(batches, []) == batches
     assert select_feeds(batches, ["c2", "a1"]) == [["a1"], ["c2"]]
-    with pytest.raises(ValueError, match=r"\['nope'\] are not enabled feeds.*known: \['a1'"):
+    with pytest.raises(AirflowFailException, match=r"\['nope'\] are not enabled feeds.*known: \['a1'"):
         select_feeds(batches, ["a1", "nope"])
 
 

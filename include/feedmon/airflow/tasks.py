@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param
+from airflow.sdk.exceptions import AirflowFailException
 
 from feedmon.airflow.connections import use_data_connection
 from feedmon.config import Settings
@@ -117,13 +118,16 @@ def run_time(context: Mapping[str, Any]) -> datetime:
 
 def select_feeds(batches: Sequence[Sequence[str]], feed_ids: Sequence[str]) -> list[list[str]]:
     """The planned batches cut down to ``feed_ids`` (all of them when empty); unknown ids are refused
-    with the ids the feeds file has, so a typo in the trigger form fails at once, not silently."""
+    with the ids the feeds file has, so a typo in the trigger form fails at once (no retries: waiting
+    does not fix a typo), not silently."""
     if not feed_ids:
         return [list(b) for b in batches]
     planned = {i for b in batches for i in b}
     unknown = sorted(set(feed_ids) - planned)
     if unknown:
-        raise ValueError(f"feed_ids {unknown} are not enabled feeds of the feeds file; known: {sorted(planned)}")
+        raise AirflowFailException(
+            f"feed_ids {unknown} are not enabled feeds of the feeds file; known: {sorted(planned)}"
+        )
     wanted = set(feed_ids)
     return [kept for b in batches if (kept := [i for i in b if i in wanted])]
 
