@@ -29,7 +29,7 @@ lock: $(STAMP) ## Re-resolve pyproject.toml: requirements.lock (runtime) and req
 	$(BIN)/uv pip compile pyproject.toml --extra distributed --generate-hashes --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile --group pyproject.toml:dev -c requirements.lock --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
-run: setup ## Start Airflow (standalone, SQLite) on http://localhost:8080 with feedmon's DAGs unpaused
+run: setup ## Start Airflow (standalone, SQLite) on http://localhost:8080 (AIRFLOW__API__PORT) with feedmon's DAGs unpaused
 	bash tools/run_airflow.sh
 
 demo: setup ## Offline: serve the bundled sample feeds locally, run one full cycle, print a summary
