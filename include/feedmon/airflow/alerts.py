@@ -2,7 +2,8 @@
 
 Everything here only translates an Airflow context (a dict whose shape depends on who calls: the DAG
 processor for run callbacks, ``dag.test()``, the triggerer for Deadline Alerts) into an
-:class:`feedmon.alerts.Alert` and hands it to :func:`feedmon.alerts.deliver`.
+:class:`feedmon.alerts.Alert` and hands it to :func:`feedmon.alerts.deliver`, with the Airflow
+Connection ``FEEDMON_ALERT_CONN_ID`` as an extra channel (:mod:`feedmon.airflow.connections`).
 
 Wiring in a DAG (see docs/alerts.md and ``dags/feedmon_ingest.py``)::
 
