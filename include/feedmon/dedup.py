@@ -9,6 +9,10 @@ Two layers, both deterministic (same inputs give the same outputs whatever their
   rows but share a ``story_id``. Candidates come from MinHash LSH over word 3-grams
   (:mod:`feedmon.textsig`), and are then verified on the exact shingle sets, so the cost grows
   linearly with the number of articles and no pair is trusted on a hash collision.
+* **One story is one event, not one template.** A verified pair is still two stories when what
+  tells events apart differs in the same wording (another place, party, date, magnitude, time;
+  another toll unless within hours), and text that many items carry under different headlines
+  (a series blurb, a standard paragraph) does not count as shared when the headlines disagree.
 
 Guids are not trusted blindly. Article ids come from the canonical URL when there is one (see
 :func:`make_article_id`); a guid match only counts as a duplicate when the two items also carry the
@@ -19,14 +23,25 @@ ignored for that run. See ``docs/dedup.md`` for the rules and the measured quali
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from feedmon.ids import content_hash, make_article_id
 from feedmon.models import Article
-from feedmon.textsig import BandIndex, SignatureParams, compute_signatures, content_words, normalise_words, overlap
+from feedmon.textsig import (
+    BandIndex,
+    SignatureParams,
+    compute_signatures,
+    content_words,
+    event_conflicts,
+    overlap,
+    titles_agree,
+)
 from feedmon.vocab import AGENCY_FEED
 
 __all__ = [
@@ -41,13 +56,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SameStory:
-    """Verification rule for a candidate pair (tuned on ``eval/dedup``, see ``docs/dedup.md``).
+    """Verification rule for a candidate pair (tuned on ``eval/dedup`` dev, see ``docs/dedup.md``).
 
     Two texts carry the same story when most of the shorter one's word 3-grams occur in the
     longer one (containment copes with truncation and added footers), with a floor of shared
     3-grams so two short generic texts do not match; or, for copies hit by typos and rewording
     (each typo breaks three 3-grams), when a fair share of 3-grams *and* most content words agree.
     Different stories on one topic share words (Najaf, Sadr, cleric) but rarely phrases.
+
+    The other fields are used by :class:`StoryIndex`: a shingle seen under about
+    ``boilerplate_titles`` different headlines is a blurb when the headlines of a pair disagree;
+    one specific headline (``same_title_words`` content words) within ``same_title_hours`` is one
+    story whatever the first lines; :meth:`events_differ` vetoes pairs reporting another event.
     """
 
     min_containment: float = 0.5
@@ -56,6 +76,22 @@ class SameStory:
     min_word_containment: float = 0.7
     min_shared_words: int = 4
     min_root_containment: float = 0.25
+    boilerplate_titles: int = 4
+    same_title_hours: float = 12.0
+    same_title_words: int = 4
+    update_hours: float = 12.0
+
+    def events_differ(self, conflicts: tuple[int, int, int], hours_apart: float = math.inf) -> bool:
+        """Two texts that passed :meth:`check` report different events (see ``docs/dedup.md``).
+
+        ``conflicts`` is (names, counts, figures) from :func:`feedmon.textsig.event_conflicts`:
+        the same wording around a different place, party, date, magnitude, time or toll. A
+        different place, party, day, magnitude or clock time is another event; a different
+        plain count (a toll, a number of people) within ``update_hours`` is the same event's
+        toll updated ("killed 5" becomes "killed 7" in a later version), later it is another.
+        """
+        names, counts, figures = conflicts
+        return names > 0 or figures > 0 or (counts > 0 and hours_apart > self.update_hours)
 
     def check(
         self,
@@ -93,7 +129,8 @@ class DedupResult:
     stories: int = 0
 
 
-def _ts(value: datetime | None) -> float:
+def _epoch(value: datetime | None) -> float:
+    """Seconds since the epoch for ordering (naive means UTC; a missing time sorts last)."""
     if value is None:
         return math.inf
     if value.tzinfo is None:
@@ -101,22 +138,25 @@ def _ts(value: datetime | None) -> float:
     return value.timestamp()
 
 
-def _order_key(art: Article) -> tuple[float, float, str]:
+def _order_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[float, float, str]:
     """Processing order: first seen, then published, then id (total and input-order independent)."""
-    return (_ts(art.first_seen_at), _ts(art.published_at), art.article_id)
+    seen, published = stamps[id(art)]
+    return (seen, published, art.article_id)
 
 
-def _canonical_key(art: Article) -> tuple[int, float, float, str]:
+def _canonical_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[int, float, float, str]:
     """Canonical copy: a copy crediting a named agency, then one credited only as "agency copy",
     then the rest; among those the earliest published (the feed's own date; first seen when it
     has none: fetch order inside one run is noise), then first seen, then the lowest id."""
     rank = 2 if not art.agency else 1 if art.agency == AGENCY_FEED else 0
-    published = _ts(art.published_at) if art.published_at is not None else _ts(art.first_seen_at)
-    return (rank, published, _ts(art.first_seen_at), art.article_id)
+    seen, published = stamps[id(art)]
+    return (rank, published if art.published_at is not None else seen, seen, art.article_id)
 
 
-def _doc(art: Article) -> str:
-    return f"{art.title}\n{art.text}"
+def _stamps(*groups: Sequence[Article]) -> dict[int, tuple[float, float]]:
+    """(first seen, published) of every article in epoch seconds, once per run: the orderings
+    above and the story rule's clock would otherwise convert each date several times."""
+    return {id(a): (_epoch(a.first_seen_at), _epoch(a.published_at)) for group in groups for a in group}
 
 
 class StoryIndex:
@@ -126,9 +166,11 @@ class StoryIndex:
     verified story among those of its candidate rows (:class:`~feedmon.textsig.BandIndex`), or
     starts a new one. Candidates are computed in vectorised chunks; the per-row Python work is a
     handful of set intersections, so the cost per row does not grow with the batch. A candidate
-    sharing at least ``accept_bands`` bands is accepted without verification: with two rows per
-    band that means an estimated Jaccard near 0.7, and a pair below 0.3 gets there with
-    probability under 1e-5.
+    sharing at least ``accept_bands`` bands is accepted without verification of its text (with
+    two rows per band that means an estimated Jaccard near 0.7, and a pair below 0.3 gets there
+    with probability under 1e-5), but not without the event check: templates are near-identical.
+    ``times`` (epoch seconds per row) enable the rules that count hours (same headline, updated
+    toll); without them those rules are off and every other toll is another event.
     """
 
     def __init__(
@@ -138,6 +180,7 @@ class StoryIndex:
         text_of: Callable[[int], str | tuple[str, str]] | None = None,
         params: SignatureParams | None = None,
         rule: SameStory | None = None,
+        times: Sequence[float] | None = None,
         max_stories_checked: int = 6,
         accept_bands: int = 9,
         chunk: int = 8192,
@@ -147,7 +190,17 @@ class StoryIndex:
         self.sigs = compute_signatures(texts, self.params)
         n = len(self.sigs)
         self._bands = BandIndex(self.sigs.band_parts, self.sigs.sizes > 0)
+        exact = [p[:, self.params.bands :] for p in self.sigs.band_parts]
+        exact_keys = np.concatenate(exact) if exact else np.zeros((0, 2), dtype=np.uint64)
+        self._title_key = array("Q", np.ascontiguousarray(exact_keys[:, 0]).tobytes())
+        self._lede_key = array("Q", np.ascontiguousarray(exact_keys[:, 1]).tobytes())
+        self._times = array("d", times) if times is not None else None
         self.sigs.band_parts = []  # only the index needs them: free them
+        # per-row values in plain arrays: read for most candidates, and indexing numpy arrays
+        # one element at a time costs more than the checks themselves
+        self._digest = array("Q", self.sigs.event_digests.astype(np.uint64).tobytes())
+        self._titles = array("Q", self.sigs.title_masks.astype(np.uint64).tobytes())
+        self._boiler: bytes | None = None  # rows carrying boilerplate: found when first needed
         self._text_of = text_of
         self.story: list[int] = [-1] * n
         self._max_checked = max_stories_checked
@@ -155,16 +208,101 @@ class StoryIndex:
         self._chunk = chunk
         self._cand: tuple[int, int, list[int], list[int], list[int]] = (0, 0, [], [], [])
         self._sets: dict[int, frozenset[int]] = {}
+        self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
+        self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
         self._root: dict[int, int] = {}  # story -> its first row
         self.n_stories = 0
 
-    def _shingles(self, i: int) -> frozenset[int]:
-        got = self._sets.get(i)
+    def _shingles(self, i: int, strip: bool = False) -> frozenset[int]:
+        key = ~i if strip else i
+        got = self._sets.get(key)
         if got is None:
             if len(self._sets) > 4096:  # ~3 KB a set: bounded, mostly heads of recent runs
                 self._sets.clear()
-            got = self._sets[i] = self.sigs.shingle_set(i)
+            got = self._sets[key] = self.sigs.shingle_set(i, strip_boilerplate=strip)
         return got
+
+    def _strip(self, i: int, m: int) -> bool:
+        """Leave boilerplate out when comparing rows ``i`` and ``m``?
+
+        Only when their titles disagree and both carry some: copies of one story mostly keep
+        its headline, so a big story (whose text every copy repeats) still matches on all of it,
+        while items that share only a blurb under different headlines do not. Asked only of
+        pairs about to be accepted; the boilerplate table is built the first time titles
+        disagree (a batch of copies under one headline never needs it).
+        """
+        a, b = self._titles[i], self._titles[m]
+        if a == b or titles_agree(a, b):
+            return False
+        if self._boiler is None:
+            self.sigs.mark_boilerplate(self.rule.boilerplate_titles)
+            assert self.sigs.boiler_count is not None
+            self._boiler = (self.sigs.boiler_count > 0).astype(np.uint8).tobytes()
+        return bool(self._boiler[i] and self._boiler[m])
+
+    def _same_headline(self, i: int, m: int) -> bool:
+        """One headline (4+ content words), the same hours: one story whatever the standfirsts.
+
+        Outlets carrying a wire story often keep its headline and write their own first lines
+        (or none: a listing gives the title only); a series that reuses one headline for
+        different items does so on different days. Needs the items' times.
+        """
+        times = self._times
+        return (
+            times is not None
+            and self._title_key[i] == self._title_key[m]
+            and self._hours_apart(i, m) <= self.rule.same_title_hours
+            and self._titles[i].bit_count() >= self.rule.same_title_words
+        )
+
+    def _event_set(self, i: int) -> frozenset[int]:
+        got = self._events.get(i)
+        if got is None:
+            if len(self._events) > 4096:
+                self._events.clear()
+            got = self._events[i] = self.sigs.event_set(i)
+        return got
+
+    def _same_event(self, i: int, m: int, s: int) -> bool:
+        """Row ``i`` reports the event of member ``m`` and of the story's first row (if another).
+
+        The first row is checked too: a member that lacks the place (a truncated copy) must not
+        let another place's report in. Texts with the same entries (equal digests) or none at
+        all cannot disagree, and a copy that opens like the other (:meth:`_same_opening`) is not
+        another event: that settles most copies without building a set.
+        """
+        digest = self._digest
+        mine = digest[i]
+        if not mine:
+            return True
+        root = self._root[s]
+        dm, dr = digest[m], digest[root]
+        check_m = dm and dm != mine and not self._same_opening(i, m)
+        check_r = dr and dr != mine and dr != dm and not self._same_opening(i, root)
+        if not check_m and not check_r:
+            return True
+        if self._mine[0] != i:
+            self._mine = (i, self.sigs.event_set(i))
+        events = self._mine[1]
+        for x in (m, root) if check_m and check_r else (m,) if check_m else (root,):
+            conflicts = event_conflicts(events, self._event_set(x))
+            if conflicts[0] + conflicts[1] + conflicts[2] and self.rule.events_differ(
+                conflicts, self._hours_apart(i, x)
+            ):
+                return False
+        return True
+
+    def _same_opening(self, i: int, m: int) -> bool:
+        """The same specific headline (4+ content words) over the same first eight words: what
+        the event is has been said, later differences are added detail or an updated version."""
+        return (
+            self._title_key[i] == self._title_key[m]
+            and self._lede_key[i] == self._lede_key[m]
+            and self._titles[i].bit_count() >= self.rule.same_title_words
+        )
+
+    def _hours_apart(self, i: int, m: int) -> float:
+        return math.inf if self._times is None else abs(self._times[i] - self._times[m]) / 3600
 
     def _words(self, i: int) -> frozenset[int]:
         assert self._text_of is not None
@@ -184,13 +322,14 @@ class StoryIndex:
         """Put row ``i`` into an already known story (e.g. from history)."""
         self.story[i] = story
         self._root.setdefault(story, i)
-        self.n_stories = max(self.n_stories, story + 1)
+        if story >= self.n_stories:
+            self.n_stories = story + 1
 
     def new_story(self) -> int:
         self.n_stories += 1
         return self.n_stories - 1
 
-    def _agrees_with_root(self, i: int, s: int, shared_bands: dict[int, int]) -> bool:
+    def _agrees_with_root(self, i: int, s: int, cands: list[int], counts: list[int]) -> bool:
         """Row ``i`` also resembles the first row of story ``s`` (guards against chaining).
 
         Without it, a copy that lifts a background paragraph from another story could pull that
@@ -198,9 +337,10 @@ class StoryIndex:
         bands with the first row settles it cheaply; otherwise the shingle sets are compared.
         """
         root = self._root[s]
-        if shared_bands.get(root, 0) >= 2:
+        strip = self._strip(i, root)
+        if root in cands and counts[cands.index(root)] >= 2 and not strip:
             return True
-        _, contain, _ = overlap(self._shingles(i), self._shingles(root))
+        _, contain, _ = overlap(self._shingles(i, strip), self._shingles(root, strip))
         if contain >= self.rule.min_root_containment:
             return True
         if self._text_of is None:
@@ -215,25 +355,47 @@ class StoryIndex:
             return -1
         story = self.story
         root = self._root
-        shared = dict(zip(cands, counts, strict=True))
+        titles, digest, title_key, lede_key = self._titles, self._digest, self._title_key, self._lede_key
+        title, mine = titles[i], digest[i]
+        my_title, my_lede = title_key[i], lede_key[i]
+        specific = title.bit_count() >= self.rule.same_title_words
         tried: dict[int, int] = {}  # story -> members tried
         best_score, best_story = 0.0, -1
-        mine: frozenset[int] | None = None
         for m, c in zip(cands, counts, strict=True):  # most shared bands first
             s = story[m]
             if s < 0 or s == best_story:
                 continue
-            if c >= self._accept and best_story < 0 and (root[s] == m or self._agrees_with_root(i, s, shared)):
+            # the cheap tests inline (same headline, same event entries): most copies stop there
+            if (
+                c >= self._accept
+                and best_story < 0
+                and (root[s] == m or self._agrees_with_root(i, s, cands, counts))
+                and (titles[m] == title or not self._strip(i, m))
+                and (
+                    not mine
+                    or (
+                        root[s] == m
+                        and (
+                            digest[m] in (0, mine) or (specific and title_key[m] == my_title and lede_key[m] == my_lede)
+                        )
+                    )
+                    or self._same_event(i, m, s)
+                )
+            ):
                 return s
             n = tried.get(s, 0)
             if n >= 2 or (n == 0 and len(tried) >= self._max_checked):
                 continue
             tried[s] = n + 1
-            if mine is None:
-                mine = self._shingles(i)
             words = None if self._text_of is None else (lambda m=m: (self._words(i), self._words(m)))
-            score = self.rule.check(mine, self._shingles(m), words)
-            if score and root[s] != m and not self._agrees_with_root(i, s, shared):
+            score = self.rule.check(self._shingles(i), self._shingles(m), words)
+            if score and titles[m] != title and self._strip(i, m):
+                score = self.rule.check(self._shingles(i, True), self._shingles(m, True), words)
+            if not score and self._same_headline(i, m):
+                score = self.rule.min_containment
+            if score and root[s] != m and not self._agrees_with_root(i, s, cands, counts):
+                score = 0.0
+            if score and not self._same_event(i, m, s):
                 score = 0.0
             if score > best_score or (score and score == best_score and s < best_story):
                 best_score, best_story = score, s
@@ -258,12 +420,16 @@ def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
     return index.story
 
 
-def _shingle_set(text: str, k: int = 3) -> frozenset[int]:
-    """Small, in-process version of the signature shingles, for a handful of guid checks."""
-    words = normalise_words(text)
-    if len(words) < k:
-        return frozenset([hash(tuple(words))]) if words else frozenset()
-    return frozenset(hash(tuple(words[j : j + k])) for j in range(len(words) - k + 1))
+def _same_story_as_first(arts: Sequence[Article], rule: SameStory) -> list[bool]:
+    """Does each of ``arts[1:]`` carry the story of ``arts[0]``? (the few guid checks of a run)"""
+    sigs = compute_signatures([(a.title, a.text) for a in arts])
+    first, events = sigs.shingle_set(0), sigs.event_set(0)
+    times = [_epoch(a.published_at or a.first_seen_at) for a in arts]
+    return [
+        bool(rule.check(first, sigs.shingle_set(j)))
+        and not rule.events_differ(event_conflicts(sigs.event_set(j), events), abs(times[j] - times[0]) / 3600)
+        for j in range(1, len(arts))
+    ]
 
 
 class _ExactIndex:
@@ -293,8 +459,7 @@ class _ExactIndex:
         if art.guid and art.feed_id not in broken_feeds:
             others = self.guids.get((art.feed_id, art.guid))
             if others:
-                mine = _shingle_set(_doc(art))
-                return any(self.rule.check(mine, _shingle_set(_doc(o))) for o in others)
+                return any(_same_story_as_first([art, *others], self.rule))
         return False
 
 
@@ -311,8 +476,7 @@ def _broken_guid_feeds(rows: Iterable[Article], rule: SameStory) -> set[str]:
         distinct = {(a.url, a.content_hash) for a in arts}
         if len(distinct) < 2:
             continue
-        first = _shingle_set(_doc(arts[0]))
-        if any(not rule.check(first, _shingle_set(_doc(a))) for a in arts[1:]):
+        if not all(_same_story_as_first(arts, rule)):
             broken.add(feed_id)
     return broken
 
@@ -335,14 +499,15 @@ def deduplicate(
     canonical row per story in each daily snapshot.
     """
     rule = rule or SameStory()
-    cands = sorted(candidates, key=_order_key)
-    today = sorted(existing_today, key=_order_key)
+    stamps = _stamps(candidates, existing_today, history)
+    cands = sorted(candidates, key=lambda a: _order_key(a, stamps))
+    today = sorted(existing_today, key=lambda a: _order_key(a, stamps))
     if cands:
-        horizon = _ts(cands[0].first_seen_at) - timedelta(days=lookback_days).total_seconds()
-        past = [a for a in history if _ts(a.first_seen_at) >= horizon]
+        horizon = stamps[id(cands[0])][0] - timedelta(days=lookback_days).total_seconds()
+        past = [a for a in history if stamps[id(a)][0] >= horizon]
     else:
         past = list(history)
-    past.sort(key=_order_key)
+    past.sort(key=lambda a: _order_key(a, stamps))
 
     # ---- exact duplicates
     broken = _broken_guid_feeds([*today, *cands], rule)
@@ -365,7 +530,11 @@ def deduplicate(
     # ---- near duplicates: stories
     pool = [*past, *today, *new]
     index = StoryIndex(
-        ((a.title, a.text) for a in pool), text_of=lambda i: (pool[i].title, pool[i].text), params=params, rule=rule
+        ((a.title, a.text) for a in pool),
+        text_of=lambda i: (pool[i].title, pool[i].text),
+        params=params,
+        rule=rule,
+        times=[p if p != math.inf else f for f, p in (stamps[id(a)] for a in pool)],
     )
     story_ids: list[str] = []
     story_num: dict[str, int] = {}
@@ -377,8 +546,9 @@ def deduplicate(
                 s = story_num[art.story_id] = index.new_story()
                 story_ids.append(art.story_id)
             index.assign(i, s)
+    assigned = index.story
     for i, art in enumerate(pool):
-        if index.story[i] >= 0:
+        if assigned[i] >= 0:
             continue
         s = index.add(i)
         if s == len(story_ids):  # a new story: named after its first member
@@ -398,7 +568,7 @@ def deduplicate(
             art = arts[0]
             art.is_canonical, art.duplicate_of, art.source_count = True, None, 1
             continue
-        canonical = min(arts, key=_canonical_key)
+        canonical = min(arts, key=lambda a: _canonical_key(a, stamps))
         n_sources = len({a.source for a in arts})
         for art in arts:
             art.is_canonical = art is canonical

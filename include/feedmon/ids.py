@@ -23,9 +23,9 @@ def _digest(*parts: str, size: int = 16) -> str:
 
 def _words(text: str) -> list[str]:
     # Deferred: textsig brings numpy. (If word normalisation moves below textsig, import it at the top.)
-    from feedmon.textsig import normalise_words
+    from feedmon.textsig import word_tokens
 
-    return normalise_words(text)
+    return word_tokens(text)
 
 
 def make_article_id(feed_id: str, guid: str | None, canonical_url: str | None, title: str) -> str:

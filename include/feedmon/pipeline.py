@@ -27,6 +27,7 @@ from feedmon.dedup import deduplicate
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
 from feedmon.ids import content_hash, make_article_id, run_key
+from feedmon.language import resolve_language
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
 from feedmon.outputs import read_snapshot, snapshot_version, summarize
 from feedmon.parse import parse_feed
@@ -219,7 +220,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 text=cleaned.text,
                 published_at=row["published_at"],
                 first_seen_at=row["fetched_at"],
-                language=row["language"] or feed.language,
+                language=resolve_language(title, cleaned.text, row["language"], feed.language),
                 dateline=cleaned.dateline,
                 agency=cleaned.agency or feed.agency,
                 content_hash=content_hash(title, cleaned.text),
@@ -268,7 +269,7 @@ def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
     articles = table_to_articles(storage.read_parquet(deduped_path))
     for art in articles:
         try:
-            res = tagger.tag(art.title, art.text, art.dateline)
+            res = tagger.tag(art.title, art.text, art.dateline, art.language)
         except Exception:  # an untaggable article stays untagged rather than failing the day
             log.exception("tagging %s failed; left untagged", art.article_id)
             continue

@@ -1,4 +1,6 @@
-"""Text signatures for near-duplicate detection: word shingles, MinHash and LSH band keys.
+"""Text signatures for near-duplicate detection: word shingles, MinHash and LSH band keys, and the
+event entries (numbers, names and dates in their context) that tell two near-identical reports of
+different events apart.
 
 Everything is computed for a whole batch of texts at once with numpy, because per-document Python
 loops (as in ``datasketch``) dominate the cost of deduplicating millions of articles. Hashes are
@@ -10,10 +12,13 @@ reproducible).
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain, islice, repeat
 
 import numpy as np
 
@@ -23,9 +28,10 @@ __all__ = [
     "Signatures",
     "compute_signatures",
     "content_words",
-    "key_of",
-    "normalise_words",
+    "event_conflicts",
     "overlap",
+    "titles_agree",
+    "word_tokens",
 ]
 
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -53,8 +59,13 @@ class Signatures:
 
     Kept in the chunks they were computed in (``chunk`` rows each), so that nothing is copied
     into one big array at the end: for chunk ``c``, ``shingles[c][offsets[c][j]:offsets[c][j + 1]]``
-    are the sorted unique 32-bit shingle hashes of row ``c * chunk + j`` and ``band_parts[c][j]``
-    its LSH keys (one per band). ``sizes[i] == 0`` marks a text with no words.
+    are the 32-bit shingle hashes of row ``c * chunk + j`` (in text order, repeats kept) and ``band_parts[c][j]``
+    its LSH keys (one per band). ``sizes[i] == 0`` marks a text with no words. ``events`` (same
+    layout, ``event_offsets``) hold what tells one event from another (see :func:`event_conflicts`;
+    ``event_digests`` is 0 for a text without entries and equal for texts with the same ones),
+    ``title_masks`` a 64-bit mask of each title's content words (see :func:`titles_agree`), and
+    ``title_units`` which of 32 bits the title sets in the boilerplate table (see
+    :meth:`mark_boilerplate`).
     """
 
     chunk: int
@@ -62,6 +73,15 @@ class Signatures:
     offsets: list[np.ndarray]
     band_parts: list[np.ndarray]
     sizes: np.ndarray
+    events: list[array[int]] = field(default_factory=list)
+    event_offsets: list[array[int]] = field(default_factory=list)
+    event_digests: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=_U64))
+    title_masks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=_U64))
+    title_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    boiler_bits: int = 0
+    boiler_table: np.ndarray | None = None
+    boiler_count: np.ndarray | None = None
+    _event_lists: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -71,11 +91,63 @@ class Signatures:
         """All band keys as one (rows x bands) array (a copy; for inspection and tests)."""
         return np.concatenate(self.band_parts) if self.band_parts else np.zeros((0, 0), dtype=_U64)
 
-    def shingle_set(self, i: int) -> frozenset[int]:
-        """Exact shingle set of text ``i`` (used to verify LSH candidates)."""
+    def shingle_set(self, i: int, *, strip_boilerplate: bool = False) -> frozenset[int]:
+        """Exact shingle set of text ``i`` (used to verify LSH candidates).
+
+        With ``strip_boilerplate``, shingles marked by :meth:`mark_boilerplate` are left out.
+        """
         c, j = divmod(i, self.chunk)
         off = self.offsets[c]
-        return frozenset(self.shingles[c][off[j] : off[j + 1]].tolist())
+        sh = self.shingles[c][off[j] : off[j + 1]]
+        if strip_boilerplate and self.boiler_table is not None:
+            sh = sh[~self.boiler_table[sh >> np.uint32(32 - self.boiler_bits)]]
+        return frozenset(sh.tolist())
+
+    def event_set(self, i: int) -> frozenset[int]:
+        """Event entries of text ``i`` (numbers and names in their context), for :func:`event_conflicts`.
+
+        Read as Python ints from a per-chunk list (the 8 chunks read last are kept): slicing those
+        is cheaper than converting array slices, and clustering reads rows a chunk at a time.
+        """
+        c, j = divmod(i, self.chunk)
+        lists = self._event_lists
+        got = lists.pop(c, None)  # and put back last: the least recently read chunk goes first
+        if got is None:
+            if len(lists) >= 8:
+                del lists[next(iter(lists))]
+            got = (self.events[c].tolist(), self.event_offsets[c].tolist())
+        lists[c] = got
+        entries, off = got
+        return frozenset(entries[off[j] : off[j + 1]])
+
+    def mark_boilerplate(self, min_titles: int) -> None:
+        """Mark shingles that occur under about ``min_titles`` or more different titles.
+
+        A series blurb or a standard paragraph is carried by many items with nothing else in
+        common; the copies of one story mostly keep one headline (or a few). Counting the
+        distinct titles of every shingle exactly would need a sort of all shingles; instead each
+        shingle's bin in a table ORs in one of 32 bits picked by its item's title (the title's
+        smallest content-word hash), and the set bits estimate the distinct titles (4 bits set:
+        about 4-5 titles). Costs one pass over the shingles; bins are sized to the batch so
+        that unrelated shingles rarely share one. Fills ``boiler_table`` (per bin) and
+        ``boiler_count`` (marked shingles per row).
+        """
+        total = sum(len(s) for s in self.shingles)
+        bits = int(min(23, max(16, math.ceil(math.log2(total + 1)) + 1)))
+        table = np.zeros(1 << bits, dtype=np.uint32)
+        shift = np.uint32(32 - bits)
+        one = np.uint32(1)
+        for c, (sh, off) in enumerate(zip(self.shingles, self.offsets, strict=True)):
+            units = self.title_units[c * self.chunk : c * self.chunk + len(off) - 1]
+            np.bitwise_or.at(table, sh >> shift, np.left_shift(one, np.repeat(units, np.diff(off)).astype(np.uint32)))
+        marked = np.bitwise_count(table) >= min_titles
+        counts = []
+        for sh, off in zip(self.shingles, self.offsets, strict=True):
+            cs = np.zeros(len(sh) + 1, dtype=np.int64)
+            np.cumsum(marked[sh >> shift], out=cs[1:])
+            counts.append((cs[off[1:]] - cs[off[:-1]]).astype(np.int32))
+        self.boiler_bits, self.boiler_table = bits, marked
+        self.boiler_count = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int32)
 
 
 def content_words(text: str | tuple[str, str]) -> frozenset[int]:
@@ -85,7 +157,7 @@ def content_words(text: str | tuple[str, str]) -> frozenset[int]:
     zone" of :class:`feedmon.dedup.SameStory` need them.
     """
     parts = text if isinstance(text, tuple) else (text,)
-    words = [w for part in parts for w in normalise_words(part)]
+    words = [w for part in parts for w in word_tokens(part)]
     h = _hash_word_bytes(" ".join(words).encode("utf-8"))
     return frozenset((h[(h & _U64(1)).astype(bool)] >> _U64(32)).tolist())
 
@@ -98,7 +170,7 @@ def _fold(text: str) -> str:
     return folded
 
 
-def normalise_words(text: str) -> list[str]:
+def word_tokens(text: str) -> list[str]:
     """Casefolded words without punctuation or accents: what "same content" compares."""
     return _WORD_RE.findall(_fold(text))
 
@@ -136,7 +208,7 @@ _CHUNK_TEXTS = 4096
 
 
 # ASCII letters and digits kept (A-Z lowered), other ASCII bytes to spaces, UTF-8 bytes kept:
-# on ASCII text, ``translate`` + ``split`` gives exactly the words of :func:`normalise_words`.
+# on ASCII text, ``translate`` + ``split`` gives exactly the words of :func:`word_tokens`.
 _ASCII_WORDS = bytes(
     b if (48 <= b <= 57 or 97 <= b <= 122 or b >= 128) else (b + 32 if 65 <= b <= 90 else 32) for b in range(256)
 )
@@ -160,51 +232,99 @@ def _seq_key(h: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tag: int) -
     return _splitmix64(acc) & _U64(_KEY_MASK)
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """What :func:`_word_chunks` gives for one chunk of texts (see there)."""
+
+    words: np.ndarray
+    counts: np.ndarray
+    exact: np.ndarray
+    events: np.ndarray
+    event_counts: np.ndarray
+    title_masks: np.ndarray
+    title_units: np.ndarray
+
+
 def _word_hashes(texts: Iterable[str | tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All chunks of :func:`_word_chunks` concatenated (for tests and small batches)."""
+    """Word hashes, counts and exact keys of all chunks of :func:`_word_chunks` (for tests)."""
     parts = list(_word_chunks(texts))
     if not parts:
         return np.zeros(0, dtype=_U64), np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=_U64)
     return (
-        np.concatenate([p[0] for p in parts]),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p.words for p in parts]),
+        np.concatenate([p.counts for p in parts]),
+        np.concatenate([p.exact for p in parts]),
     )
 
 
-def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per chunk of texts: flat word hashes, per-text word counts, and two exact keys per text.
+# Non-ASCII punctuation that tells sentences and numbers apart, made ASCII; accents (combining
+# marks after NFKD) dropped.
+_TO_ASCII: dict[int, str | None] = _COMBINING | {
+    ord(k): v
+    for k, v in {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+    }.items()
+}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_run(m: re.Match[str]) -> str:
+    return "".join(c.casefold() if c.isalnum() else " " for c in m.group())
+
+
+def _ascii_text(text: str) -> str:
+    """``text`` as the batch tokeniser reads it: accents stripped, punctuation made ASCII.
+
+    Lowering ASCII letters and turning every other ASCII byte into a space then gives the words
+    of :func:`word_tokens`, while capitals, sentence ends and "3.3" stay visible for the event
+    entries. Letters left outside ASCII (Cyrillic, Greek...) are casefolded here: their capitals
+    are not seen.
+    """
+    folded = unicodedata.normalize("NFKD", text).translate(_TO_ASCII)
+    return folded if folded.isascii() else _NON_ASCII.sub(_fold_run, folded)
+
+
+def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
+    """Per chunk of texts: word hashes, per-text word counts, exact keys and event entries.
 
     A text given as ``(title, body)`` also gets keys for its whole title (3+ words) and for the
     first eight words of its body (copies often keep one verbatim); titles or bodies too short to
     be specific get keys of their own that match nothing. Texts are tokenised a chunk at a time
-    (one casefold and one regex pass over thousands of texts joined by sentinel words), which
-    removes the per-text Python overhead that dominated the cost.
+    (one pass over the bytes of thousands of texts joined by sentinel words), which removes the
+    per-text Python overhead that dominated the cost. The bytes are read twice: lowered for the
+    words, as written for capitals and punctuation (:func:`_events`).
     """
     h_title, h_body = _word_hash(_TITLE_END), _word_hash(_BODY_END)
     sep_t, sep_b = f" {_TITLE_END} ", f" {_BODY_END} "
     row0 = 0
     it = iter(texts)
-    while True:
-        chunk: list[str] = []
-        for text in it:
-            title, body = text if isinstance(text, tuple) else ("", text)
-            # accents are stripped per text, and only where there are any: NFKD over a whole chunk
-            # whenever one of its texts has a curly quote would cost more than all the rest
-            if not title.isascii():
-                title = " ".join(normalise_words(title))
-            if not body.isascii():
-                body = " ".join(normalise_words(body))
-            chunk.append(title)
-            chunk.append(sep_t)
-            chunk.append(body)
-            chunk.append(sep_b)
-            if len(chunk) >= 4 * _CHUNK_TEXTS:
-                break
-        if not chunk:
-            break
-        n = len(chunk) // 4
-        h = _hash_word_bytes("".join(chunk).encode("utf-8").translate(_ASCII_WORDS))
+    while batch := list(islice(it, _CHUNK_TEXTS)):
+        pairs = [text if isinstance(text, tuple) else ("", text) for text in batch]
+        # accents are stripped per text, and only where there are any: NFKD over a whole chunk
+        # whenever one of its texts has a curly quote would cost more than all the rest
+        titles = [t if t.isascii() else _ascii_text(t) for t, _ in pairs]
+        bodies = [b if b.isascii() else _ascii_text(b) for _, b in pairs]
+        n = len(pairs)
+        joined = "".join(chain.from_iterable(zip(titles, repeat(sep_t, n), bodies, repeat(sep_b, n), strict=True)))
+        raw = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        low = raw.tobytes().translate(_ASCII_WORDS)
+        low_arr = np.frombuffer(low, dtype=np.uint8)
+        starts, lengths, chars = _word_spans(low_arr)
+        h = _hash_spans(low_arr, starts, lengths, chars)
         t_end = np.flatnonzero(h == _U64(h_title))
         b_end = np.flatnonzero(h == _U64(h_body))
         prev_b = np.concatenate([[-1], b_end[:-1]])
@@ -215,11 +335,267 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[tuple[np.nd
         k[:, 0] = np.where(t_len >= 3, _seq_key(h, prev_b + 1, t_len, 1), own)
         lede = np.minimum(b_len, _LEDE_WORDS)
         k[:, 1] = np.where(b_len >= _LEDE_WORDS, _seq_key(h, t_end + 1, lede, 2), own | _U64(1))
+        events, event_counts, masks, units = _events(raw, low_arr, starts, lengths, h, t_end, b_end)
         keep = np.ones(len(h), dtype=bool)
         keep[t_end] = False
         keep[b_end] = False
-        yield h[keep], (t_len + b_len).astype(np.int64), k
+        yield _Chunk(h[keep], (t_len + b_len).astype(np.int64), k, events, event_counts, masks, units)
         row0 += n
+
+
+# ---------------------------------------------------------------------------- event entries
+# What tells two events apart when their wording is the same: numbers (tolls, magnitudes,
+# times, dates, scores) and names (places, parties), each seen in its context. An entry packs,
+# in 64 bits: 22 bits of the context (the word before, or the word after, with the side), the
+# class (2 bits), 14 bits of the token, then for names (to tell a typo from another name) the
+# length (4 bits) and the letters it uses (22 bits: a-z with j, q, x, z folded onto i, k, s).
+EV_NAME, EV_COUNT, EV_FIGURE = 0, 1, 2
+_LEN_SHIFT = 22
+_LETTER_BIT = np.array(["abcdefghiklmnoprstuvwy".index(c) for c in "abcdefghiiklmnopkrstuvwsys"])
+_EVENTS_PER_TEXT = 128
+_CTX_SHIFT, _CLS_SHIFT, _TOK_SHIFT = 42, 40, 26
+_LETTERS = (1 << 22) - 1
+_TOK_BITS = (1 << 14) - 1
+# bytes before a capitalised word that make it a sentence start rather than a name
+_SENTENCE_START = np.zeros(256, dtype=bool)
+_SENTENCE_START[list(b'.!?:;"([\n\r\t')] = True
+_SENTENCE_END = np.zeros(256, dtype=bool)
+_SENTENCE_END[list(b".!?\"')")] = True
+_NUMBER_JOIN = np.zeros(256, dtype=bool)  # "3.3", "4:09", "1,000" are one number
+_NUMBER_JOIN[list(b".,:")] = True
+_LEFT, _RIGHT = _U64(0x243F6A8885A308D3), _U64(0x13198A2E03707344)
+
+
+def _events(
+    raw: np.ndarray,
+    low: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    h: np.ndarray,
+    t_end: np.ndarray,
+    b_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Event entries per text (flat, with counts), title content-word masks and title units.
+
+    Numbers are digit runs joined by single ``.``, ``,`` or ``:`` ("3.3", "4:09" are *figures*,
+    "1,000" and "5" *counts*). Names are capitalised content words that do not start a
+    sentence, title words only when the title is in sentence case (in Title Case every word is
+    capitalised); months and weekdays count wherever they stand. Each token gets one entry for
+    the word before it and one for the word after it (title and body ends are no context):
+    "magnitude 3.3 quake near Gilroy" and "magnitude 4.3 quake near Ridgecrest" share the
+    contexts and differ in the tokens. A word cut short (before "..." or at the end of a body
+    that stops mid-sentence) is left out. The first ``_EVENTS_PER_TEXT`` entries of a text are
+    kept: title and lede carry what an event is. Only capitalised and digit words are looked at
+    one by one, so the cost is a fraction of hashing the words.
+    """
+    n, nw = len(b_end), len(h)
+    prev_b = np.concatenate([[-1], b_end[:-1]])
+    first_raw, first_low = raw[starts], low[starts]
+    is_num = (first_low >= 48) & (first_low <= 57)
+    masks, units, n_tw = _title_words(h, prev_b, t_end, is_num)
+    cand = np.flatnonzero(is_num | ((first_raw >= 65) & (first_raw <= 90)))
+    if not len(cand):
+        return np.zeros(0, dtype=_U64), np.zeros(n, dtype=np.int64), masks, units
+    row = np.searchsorted(b_end, cand)
+    num = is_num[cand]
+    in_title = cand < t_end[row]
+    first = (cand == prev_b[row] + 1) | (cand == t_end[row] + 1)
+    hc = h[cand]
+    content = (hc & _U64(1)).astype(bool)
+    # the nearest byte before the word that is not a space (two spaces at most are skipped)
+    st = starts[cand]
+    back = [raw[np.maximum(st - d, 0)] for d in (1, 2, 3)]
+    before = np.where(back[0] != 32, back[0], np.where(back[1] != 32, back[1], back[2]))
+    initial = first | _SENTENCE_START[before] | (st == 0)
+
+    # Title Case: more than half of the title's content words after the first are capitalised
+    up_tw = in_title & content & ~num & ~first
+    title_case = 2 * np.bincount(row[up_tw], minlength=n) > n_tw
+    # a lone capital is an initial or half of "U.S.": it stands for nothing on its own
+    is_name = ~initial & content & ~num & ~(in_title & title_case[row]) & (lengths[cand] > 1)
+    is_name |= np.isin(hc, _DATE_WORDS)  # "on May 2" / "on June 10": wherever they stand
+
+    # numbers: runs of digit words joined by one separator byte ("3.3", "4:09", "1,000")
+    ends = starts + lengths
+    nums = cand[num]
+    joined = np.zeros(len(nums), dtype=bool)
+    sep = np.zeros(len(nums), dtype=np.uint8)
+    if len(nums) > 1:
+        p = nums[:-1]
+        sep[1:] = raw[ends[p]]
+        last_low = low[ends[p] - 1]
+        joined[1:] = (
+            (nums[1:] == p + 1)
+            & (starts[nums[1:]] == ends[p] + 1)
+            & _NUMBER_JOIN[sep[1:]]
+            & (last_low >= 48)
+            & (last_low <= 57)
+        )
+    head = ~joined
+    gid = np.cumsum(head) - 1
+    g_first = nums[head]
+    g_size = np.bincount(gid, minlength=len(g_first))
+    g_last = g_first + g_size - 1
+    g_figure = np.bincount(gid[joined & (sep != 44)], minlength=len(g_first)) > 0  # "." or ":"
+    g_tok = _seq_key(h, g_first, g_size, 3)
+
+    # a word cut short ("Nag..." for Nagorno, a body that stops mid-sentence) tells nothing
+    names = cand[is_name]
+    tok_first = np.concatenate([names, g_first])
+    tok_last = np.concatenate([names, g_last])
+    trow = np.concatenate([row[is_name], row[num][head]])
+    after1 = raw[np.minimum(ends[tok_last], len(raw) - 1)]
+    after2 = raw[np.minimum(ends[tok_last] + 1, len(raw) - 1)]
+    cut = ((after1 == 46) & (after2 == 46)) | ((tok_last == b_end[trow] - 1) & ~_SENTENCE_END[after1])
+    keep_tok = ~cut
+    tok = np.concatenate([hc[is_name], g_tok])[keep_tok]
+    cls = np.concatenate([np.full(len(names), EV_NAME), np.where(g_figure, EV_FIGURE, EV_COUNT)])[keep_tok]
+    is_nm = np.arange(len(keep_tok)) < len(names)
+    letters = np.zeros(len(keep_tok), dtype=_U64)
+    if len(names):
+        nl = lengths[names]
+        pos = np.repeat(starts[names], nl) + (np.arange(int(nl.sum())) - np.repeat(np.cumsum(nl) - nl, nl))
+        ch = low[pos].astype(np.int64)
+        bits = np.where((ch >= 97) & (ch <= 122), np.left_shift(1, _LETTER_BIT[np.clip(ch - 97, 0, 25)]), 0)
+        letters[: len(names)] = np.bitwise_or.reduceat(bits, np.cumsum(nl) - nl).astype(_U64)
+        letters[: len(names)] |= np.minimum(nl, 15).astype(_U64) << _U64(_LEN_SHIFT)
+    letters, is_nm = letters[keep_tok], is_nm[keep_tok]
+    tok_first, tok_last, trow = tok_first[keep_tok], tok_last[keep_tok], trow[keep_tok]
+
+    # one entry per side whose neighbour is a word of the same title or body (not a sentinel); a
+    # stopword, a short word ("in", "the", "s") or a capitalised one (a name next to a name) is
+    # too common or too loose alone: the word beyond it joins the context
+    prev_i, next_i = tok_first - 1, tok_last + 1
+    ok_l = (prev_i != prev_b[trow]) & (prev_i != t_end[trow])
+    ok_r = (next_i != t_end[trow]) & (next_i != b_end[trow])
+    hp = np.concatenate([h[b_end[:1]], h])  # hp[i + 1] == h[i]; a body end before the chunk
+    near_l, near_r = np.maximum(prev_i, 0), np.minimum(next_i, nw - 1)
+    ctx_l = _context(hp[near_l + 1], hp[near_l], _weak(near_l, lengths, first_raw), _LEFT)
+    far_r = hp[np.minimum(next_i + 1, nw - 1) + 1]
+    ctx_r = _context(hp[near_r + 1], far_r, _weak(near_r, lengths, first_raw), _RIGHT)
+    body = ((tok >> _U64(50)) << _U64(_TOK_SHIFT)) | (cls.astype(_U64) << _U64(_CLS_SHIFT)) | letters
+    ctx_mask = _U64(((1 << 22) - 1) << _CTX_SHIFT)
+    entries = np.concatenate([((ctx_l & ctx_mask) | body)[ok_l], ((ctx_r & ctx_mask) | body)[ok_r]])
+    where = np.concatenate([tok_first[ok_l], tok_first[ok_r]])
+    order = np.argsort(where, kind="stable")
+    entries, erow = entries[order], np.concatenate([trow[ok_l], trow[ok_r]])[order]
+    rank = np.arange(len(erow)) - np.searchsorted(erow, erow)
+    keep = rank < _EVENTS_PER_TEXT
+    return entries[keep], np.bincount(erow[keep], minlength=n).astype(np.int64), masks, units
+
+
+def _weak(at: np.ndarray, lengths: np.ndarray, first_raw: np.ndarray) -> np.ndarray:
+    """Words too loose to be a context alone: one or two letters, or capitalised."""
+    first = first_raw[at]
+    return (lengths[at] <= 2) | ((first >= 65) & (first <= 90))
+
+
+def _title_words(
+    h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray, is_num: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per title: a 64-bit mask of its content words (for :func:`titles_agree`), the bit its
+    smallest content-word hash picks in the boilerplate table (bit 0 when it has none), and
+    how many of its words after the first are content words and not numbers (for Title Case)."""
+    n = len(t_end)
+    t_len = t_end - prev_b - 1
+    total = int(t_len.sum())
+    masks = np.zeros(n, dtype=_U64)
+    units = np.zeros(n, dtype=np.uint8)
+    if not total:
+        return masks, units, np.zeros(n, dtype=np.int64)
+    seg = np.cumsum(t_len) - t_len
+    idx = np.repeat(prev_b + 1, t_len) + (np.arange(total) - np.repeat(seg, t_len))
+    th = h[idx]
+    content = (th & _U64(1)).astype(bool)
+    plain = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(content & ~is_num[idx], out=plain[1:])
+    n_plain = plain[seg + t_len] - plain[np.minimum(seg + 1, seg + t_len)]  # the first word left out
+    has = t_len > 0
+    bits = np.where(content, np.left_shift(_U64(1), th >> _U64(58)), _U64(0))
+    masks[has] = np.bitwise_or.reduceat(bits, seg[has])
+    low = np.where(content, th, _U64(_MASK64))
+    mins = np.full(n, _MASK64, dtype=_U64)
+    mins[has] = np.minimum.reduceat(low, seg[has])
+    units[:] = np.where(mins == _U64(_MASK64), _U64(0), mins >> _U64(59))
+    return masks, units, n_plain
+
+
+def _context(near: np.ndarray, far: np.ndarray, weak: np.ndarray, side: np.uint64) -> np.ndarray:
+    """Context key of one side of a token: the neighbour word, and the next one when the neighbour
+    is a stopword or ``weak`` (one or two letters like the "s" of "Zealand's", or capitalised)."""
+    with np.errstate(over="ignore"):
+        beyond = np.where(((near & _U64(1)) == 0) | weak, _splitmix64(far), _U64(0))
+        return _splitmix64(near ^ side ^ beyond)
+
+
+def event_conflicts(a: frozenset[int], b: frozenset[int]) -> tuple[int, int, int]:
+    """(names, counts, figures) that differ between two texts in the same context.
+
+    A token of ``a`` and one of ``b`` conflict when they share a context (the same word before,
+    or the same word after), are of one class, and neither occurs anywhere among the other
+    text's tokens, not even misspelt (a list re-ordered is not a conflict); two names of about
+    one length whose letters differ by one at most are a typo, not a conflict. Entries the two
+    texts share cancel out first, so most copies cost a subset test.
+    """
+    if a <= b or b <= a:  # a copy cut short, or with a sentence added
+        return _NO_CONFLICT
+    only_b = b - a
+    at = {f >> _CTX_SHIFT: f for f in only_b}
+    if len(at) < len(only_b):  # one context twice among what differs: keep every entry
+        multi: dict[int, list[int]] = {}
+        for f in only_b:
+            multi.setdefault(f >> _CTX_SHIFT, []).append(f)
+    else:
+        multi = {}
+    found = [0, 0, 0]
+    toks_a: set[int] | None = None
+    toks_b: set[int] = set()
+    seen: set[tuple[int, int]] = set()
+    for e in a - b:
+        ctx = e >> _CTX_SHIFT
+        if ctx not in at:  # the usual case: what differs does not stand in the same place
+            continue
+        te = (e >> _TOK_SHIFT) & 0xFFFF  # class and token
+        cls = te >> 14
+        for f in multi.get(ctx) or (at[ctx],):
+            tf = (f >> _TOK_SHIFT) & 0xFFFF
+            if (tf >> 14 == EV_NAME) != (cls == EV_NAME) or (cls == EV_NAME and _typo(e, f)):
+                continue
+            if toks_a is None:
+                toks_a = {(x >> _TOK_SHIFT) & 0xFFFF for x in a}
+                toks_b = {(x >> _TOK_SHIFT) & 0xFFFF for x in b}
+            if (te, tf) in seen or _present(e, te, toks_b, b) or _present(f, tf, toks_a, a):
+                continue
+            seen.add((te, tf))
+            found[max(cls, tf >> 14)] += 1
+    return (found[EV_NAME], found[EV_COUNT], found[EV_FIGURE]) if seen else _NO_CONFLICT
+
+
+_NO_CONFLICT = (0, 0, 0)
+
+
+def _present(e: int, token: int, tokens: set[int], entries: frozenset[int]) -> bool:
+    """Does the other text carry this token, or (a name) a typo of it? "Loord of the Rngs" and
+    "Lord of the Rings" share the context "of the": Loord against Rings is no conflict."""
+    if token in tokens:
+        return True
+    return token >> 14 == EV_NAME and any((x >> _CLS_SHIFT) & 3 == EV_NAME and _typo(e, x) for x in entries)
+
+
+def _typo(e: int, f: int) -> bool:
+    """Two names of about one length and letters that differ by one at most ("Fridy", "Ppe")."""
+    la, lb = e & _LETTERS, f & _LETTERS
+    len_a, len_b = (e >> _LEN_SHIFT) & 15, (f >> _LEN_SHIFT) & 15
+    return abs(len_a - len_b) <= 1 and (la ^ lb).bit_count() <= 1 and (la & lb).bit_count() >= 2
+
+
+def titles_agree(a: int, b: int) -> bool:
+    """Do two titles share at least half of the content words of the shorter (64-bit masks)?
+
+    A missing title (mask 0) agrees with anything: there is nothing to tell the texts apart by.
+    """
+    both = (a & b).bit_count()
+    return not a or not b or 2 * both >= min(a.bit_count(), b.bit_count())
 
 
 def _shingles(words: np.ndarray, counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -358,30 +734,34 @@ _STOPWORDS = [
 _BYTE_MULTS = np.arange(1, 65, dtype=_U64)  # replaced by mixed odd multipliers below
 
 
-def _hash_word_bytes(buf: bytes) -> np.ndarray:
-    """64-bit hash of every space-separated word of ``buf``, vectorised over the whole buffer.
-
-    Each byte is multiplied by a constant for its position in the word, the products summed per
-    word and mixed: no Python-level work per word, no vocabulary cache (whose cost grows with
-    the vocabulary), the same value in every process. The lowest bit tells content words (1)
-    from stopwords (0).
-    """
-    b = np.frombuffer(buf, dtype=np.uint8)
-    if not len(b):
-        return np.zeros(0, dtype=_U64)
+def _word_spans(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and length of every space-separated word of the bytes ``b``, and where its bytes are."""
     is_char = b != 32
     before = np.zeros_like(is_char)
     before[1:] = is_char[:-1]
     after = np.zeros_like(is_char)
     after[:-1] = is_char[1:]
     starts = np.flatnonzero(is_char & ~before)
+    lengths = np.flatnonzero(is_char & ~after) + 1 - starts
+    return starts, lengths, np.flatnonzero(is_char)
+
+
+def _hash_spans(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """64-bit hash of every word of :func:`_word_spans`, vectorised over the whole buffer.
+
+    Each byte is multiplied by a constant for its position in the word, the products summed per
+    word and mixed: no Python-level work per word, no vocabulary cache (whose cost grows with
+    the vocabulary), the same value in every process. The lowest bit tells content words (1)
+    from stopwords (0).
+    """
     if not len(starts):
         return np.zeros(0, dtype=_U64)
-    lengths = np.flatnonzero(is_char & ~after) + 1 - starts
-    chars = np.flatnonzero(is_char)
     pos = chars - np.repeat(starts, lengths)
+    if lengths.max() > 64:
+        np.minimum(pos, 63, out=pos)
+    contrib = _BYTE_MULTS[pos]
     with np.errstate(over="ignore"):
-        contrib = b[chars].astype(_U64) * _BYTE_MULTS[np.minimum(pos, 63)]
+        np.multiply(contrib, b[chars], out=contrib)  # in place: no second array per byte
         sums = np.add.reduceat(contrib, np.cumsum(lengths) - lengths)
         h = _splitmix64(sums ^ (lengths.astype(_U64) * _U64(0xD6E8FEB86659FD93))) | _U64(1)
     if len(_STOP_ARR):
@@ -389,6 +769,12 @@ def _hash_word_bytes(buf: bytes) -> np.ndarray:
         stop = (cand >= 0) & (_STOP_ARR[np.maximum(cand, 0)] == h)
         h[stop] &= _U64(~1 & _MASK64)
     return h
+
+
+def _hash_word_bytes(buf: bytes) -> np.ndarray:
+    """64-bit hash of every space-separated word of ``buf`` (see :func:`_hash_spans`)."""
+    b = np.frombuffer(buf, dtype=np.uint8)
+    return _hash_spans(b, *_word_spans(b))
 
 
 def _word_hash(w: str) -> int:
@@ -414,25 +800,12 @@ def _init_stopwords() -> None:
 
 
 _init_stopwords()
-
-
-def _unique_per_row(values: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort 32-bit values within each row and drop repeats (sets, not bags, are compared).
-
-    One sort of ``row << 32 | value`` instead of a two-key lexsort: several times faster.
-    """
-    n = len(off) - 1
-    if len(values) == 0:
-        return values.astype(np.uint32), off
-    row = np.repeat(np.arange(n, dtype=_U64), np.diff(off))
-    key = np.sort((row << _U64(32)) | values.astype(_U64))
-    keep = np.ones(len(key), dtype=bool)
-    keep[1:] = key[1:] != key[:-1]
-    key = key[keep]
-    counts = np.bincount((key >> _U64(32)).astype(np.int64), minlength=n)
-    new_off = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_off[1:])
-    return (key & _U64(0xFFFFFFFF)).astype(np.uint32), new_off
+# months and weekdays: event tokens whenever capitalised, even opening a sentence or in a Title
+_DATE_WORDS = _hash_word_bytes(
+    b"january february march april may june july august september october november december "
+    b"jan feb apr jun jul aug sep sept oct nov dec "
+    b"monday tuesday wednesday thursday friday saturday sunday"
+)
 
 
 def compute_signatures(texts: Iterable[str | tuple[str, str]], params: SignatureParams | None = None) -> Signatures:
@@ -445,19 +818,37 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
     params = params or SignatureParams()
     chunk = _CHUNK_TEXTS
     sh_parts, off_parts, key_parts, sizes = [], [], [], []
-    for words, counts, exact in _word_chunks(texts):
-        sh, off = _shingles(words, counts, params.shingle)
-        key_parts.append(np.concatenate([_minhash_bands(sh, off, params), exact], axis=1))
-        sh32, off = _unique_per_row(sh >> _U64(32), off)  # the minimum above ignores repeats
-        sh_parts.append(sh32)
+    ev_parts, ev_offs, digests, masks, units = [], [], [], [], []
+    for part in _word_chunks(texts):
+        sh, off = _shingles(part.words, part.counts, params.shingle)
+        key_parts.append(np.concatenate([_minhash_bands(sh, off, params), part.exact], axis=1))
+        # 32 bits a shingle, repeats left in: the sets built from them (and MinHash) ignore them,
+        # and sorting a batch's shingles to drop the few repeats cost more than all the rest
+        sh_parts.append((sh >> _U64(32)).astype(np.uint32))
         off_parts.append(off.astype(np.int32))
         sizes.append(np.diff(off).astype(np.int32))
+        ev_off = np.zeros(len(part.event_counts) + 1, dtype=np.int32)
+        np.cumsum(part.event_counts, out=ev_off[1:])
+        mixed = np.zeros(len(part.events) + 1, dtype=_U64)
+        with np.errstate(over="ignore"):
+            np.cumsum(_splitmix64(part.events), out=mixed[1:])
+            digests.append(mixed[ev_off[1:]] - mixed[ev_off[:-1]])
+        # read a few at a time while clustering: plain arrays index and slice faster than numpy
+        ev_parts.append(array("Q", part.events.tobytes()))
+        ev_offs.append(array("i", ev_off.tobytes()))
+        masks.append(part.title_masks)
+        units.append(part.title_units)
     return Signatures(
         chunk=chunk,
         shingles=sh_parts,
         offsets=off_parts,
         band_parts=key_parts,
         sizes=np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int32),
+        events=ev_parts,
+        event_offsets=ev_offs,
+        event_digests=np.concatenate(digests) if digests else np.zeros(0, dtype=_U64),
+        title_masks=np.concatenate(masks) if masks else np.zeros(0, dtype=_U64),
+        title_units=np.concatenate(units) if units else np.zeros(0, dtype=np.uint8),
     )
 
 
@@ -508,19 +899,16 @@ class BandIndex:
         dst = np.concatenate([head.ravel(), prev.ravel()])
         keep = (dst < src) & self.valid[src]
         src, dst = src[keep], dst[keep]
-        pair = src * self.n + dst
-        uniq, counts = np.unique(pair, return_counts=True)
-        s, d = uniq // self.n, uniq % self.n
-        order = np.lexsort((d, -counts, s))
-        s, d, counts = s[order], d[order], counts[order]
+        n = self.n
+        uniq, counts = np.unique(src * n + dst, return_counts=True)
+        # one sort of a composite key (row, fewer bands last, candidate) instead of a lexsort:
+        # counts are at most 2 per band, under 64
+        key = np.sort((uniq // n) * (64 * n) + (63 - counts) * n + uniq % n)
+        s, rest = key // (64 * n), key % (64 * n)
+        counts, d = 63 - rest // n, rest % n
         off = np.searchsorted(s, rows, side="left")
         off = np.append(off, len(s))
         return off, d, counts
-
-
-def key_of(words: Sequence[str]) -> int:
-    """64-bit key of a word sequence (e.g. a normalised title), stable across processes."""
-    return _word_hash(" ".join(words))
 
 
 def overlap(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> tuple[int, float, float]:

@@ -340,7 +340,9 @@ def test_hosts_are_fetched_in_parallel():
     with MisbehavingServer(host="127.0.0.1") as a, MisbehavingServer(host="127.0.0.2") as b:
         # 1 s per request: wide enough that "host b started before host a's first answer" holds under load.
         feeds = [FeedConfig(id=f"{s.host}-{i}", url=s.url(f"/slow?delay=1&i={i}")) for s in (a, b) for i in range(2)]
-        res = fetch_feeds(feeds, state_dir=None, settings=replace(FAST, per_host=1, min_host_delay=0))
+        # read_timeout well above the 1 s answer: a busy machine must not turn it into a timeout.
+        settings = replace(FAST, per_host=1, min_host_delay=0, read_timeout=10.0)
+        res = fetch_feeds(feeds, state_dir=None, settings=settings)
         hits_a, hits_b = a.hits, b.hits
     assert [r.status for r in res] == ["ok"] * 4
     assert a.max_active == 1 and b.max_active == 1  # each host one at a time ...

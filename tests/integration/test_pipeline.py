@@ -238,3 +238,46 @@ def test_a_run_publishing_after_another_builds_on_its_snapshot(settings: Setting
     assert set(df["feed_id"]) == {"demo-wire-world", "worlddesk"}
     assert len(df) == summary["articles"] > fast["articles"]
     assert df["article_id"].is_unique
+
+
+_MIXED_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Mixed</title><link>http://example.org/</link><language>en-GB</language>
+<item><title>Troops pull back from the border after talks</title><link>http://example.org/a</link><guid>a</guid>
+<description>The army said on Monday that two brigades had left the area after the talks ended.</description></item>
+<item><title>Lanao del Sur Gov. Adiong, umapela na itigil muna ang Balik Probinsya</title><link>http://example.org/b</link>
+<guid>b</guid><description>Umapela si Lanao del Sur Governor Mamintal Adiong Jr. sa gobyerno na itigil muna ang Balik
+Probinsya program matapos tumaas ang bilang ng kaso sa kanyang probinsiya.</description></item>
+</channel></rss>"""
+_UNDECLARED_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Lenta</title><link>http://example.org/</link>
+<item><title>Российские войска нанесли удар по Харькову</title><link>http://example.org/c</link><guid>c</guid>
+<description>В результате обстрела погибли три человека, ещё пятеро ранены,
+сообщили местные власти.</description></item>
+</channel></rss>"""
+
+
+def test_language_is_iso_639_1_detected_and_drives_the_tags(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``en-GB`` becomes ``en``; a Tagalog item in that feed is ``tl``; a feed declaring nothing gets
+    its language from the words, and the Russian vocabulary then tags the front-line report."""
+    from feedmon.demo import serve_directory
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "mixed.xml").write_text(_MIXED_FEED, encoding="utf-8")
+    (site / "undeclared.xml").write_text(_UNDECLARED_FEED, encoding="utf-8")
+    with serve_directory(site) as base:
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(
+            f"feeds:\n  - id: mixed\n    url: {base}/mixed.xml\n  - id: undeclared\n    url: {base}/undeclared.xml\n",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+        pipeline.run_cycle(Settings.from_env(), DAY, "run-1")
+    snap = pd.read_parquet(Settings.from_env().snapshot_path(DAY)).set_index("guid")
+    assert snap.loc["a", "language"] == "en"
+    assert snap.loc["b", "language"] == "tl"
+    assert snap.loc["c", "language"] == "ru"
+    assert bool(snap.loc["c", "is_conflict"]) and list(snap.loc["c", "countries"]) == ["UA"]
+    assert "term:обстрела" in list(snap.loc["c", "conflict_evidence"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from feedmon import textsig
+from feedmon.clean import clean_article
 from feedmon.dedup import (
     SameStory,
     cluster_texts,
@@ -18,7 +21,7 @@ from feedmon.dedup import (
     make_article_id,
 )
 from feedmon.models import Article
-from feedmon.textsig import compute_signatures, normalise_words
+from feedmon.textsig import compute_signatures, word_tokens
 from tests.conftest import FIXTURE_DIR
 
 FIXTURES = FIXTURE_DIR / "dedup"
@@ -164,7 +167,7 @@ def test_broken_guid_feed_keeps_distinct_items() -> None:
     assert len(res.new_ids) == 3
     assert res.broken_guid_feeds == {"feed-a"}
     # and a later item with that guid is judged by URL/content, not by the guid
-    later = art("https://bad.example/9", "Floods spread", THIRD.replace("Brazil", "Uruguay") + " More rain.")
+    later = art("https://bad.example/9", "Floods spread", THIRD.replace("Heavy", "Torrential") + " More rain.")
     later.guid = "https://bad.example/feed"
     res2 = deduplicate([later], res.articles, [])
     # not dropped on the shared guid (URL and content differ) but recognised as the same story
@@ -338,9 +341,9 @@ def test_batch_tokeniser_matches_per_text_normalisation(monkeypatch: pytest.Monk
         ("", "İstanbul ß straße ﬁ ligature"),
     ]
     words, counts, keys = textsig._word_hashes(texts)
-    expected = [textsig._word_hash(w) for t, b in texts for w in [*normalise_words(t), *normalise_words(b)]]
+    expected = [textsig._word_hash(w) for t, b in texts for w in [*word_tokens(t), *word_tokens(b)]]
     assert words.tolist() == expected
-    assert counts.tolist() == [len(normalise_words(t)) + len(normalise_words(b)) for t, b in texts]
+    assert counts.tolist() == [len(word_tokens(t)) + len(word_tokens(b)) for t, b in texts]
     # title key only for titles of 3+ words, lede key only for bodies of 8+ words; others unique
     assert keys[0, 0] == textsig._word_hashes([("putin hosts TALKS!", "x")])[2][0, 0]
     assert keys[0, 1] == textsig._word_hashes([("other title here", STORY[:80])])[2][0, 1]
@@ -390,3 +393,161 @@ def test_content_words_leave_out_stopwords_and_survive_case_and_accents() -> Non
     assert textsig.content_words("Café") == textsig.content_words("cafe")
     assert textsig.content_words("") == frozenset()
     assert textsig._word_hash("the") & 1 == 0 and textsig._word_hash("talks") & 1 == 1
+
+
+# ---------------------------------------------------------------- events, not templates (issue 14)
+REAL = json.loads((FIXTURES / "real_copies.json").read_text(encoding="utf-8"))["items"]
+
+
+@dataclass(frozen=True, slots=True)
+class _EventBlind(SameStory):
+    """The verification rule without the event check: what dedup did before issue 14."""
+
+    def events_differ(self, _conflicts: tuple[int, int, int], _hours_apart: float = math.inf) -> bool:
+        return False
+
+
+def real(key: str, *, seen: datetime = T0) -> Article:
+    """A dev item of the real-copy set as the pipeline hands it to dedup (cleaned)."""
+    it = REAL[key]
+    cleaned = clean_article(it["title"], it["text"], source=it["outlet"])
+    return art(
+        it["link"],
+        cleaned.title,
+        cleaned.text,
+        feed=it["outlet"],
+        published=datetime.fromisoformat(it["published"]),
+        seen=seen,
+    )
+
+
+def _stories(rows: list[Article], rule: SameStory | None = None) -> list[str]:
+    deduplicate(rows, [], [], rule=rule)
+    return [a.story_id for a in rows]
+
+
+def test_quake_bot_reports_of_two_quakes_are_two_stories() -> None:
+    # the LA Times quake bot's real item of 29 April 2020, and the same template filled in for
+    # another quake of that morning (made up: other magnitude, place and time)
+    def rows() -> list[Article]:
+        reedley = real("rf0502-lat-094")
+        other = art(
+            "https://www.latimes.example/quake-2",
+            "Earthquake: Magnitude 4.1 quake hits near Hollister, Calif.",
+            "A magnitude 4.1 earthquake was reported Wednesday at 9:52 a.m. Pacific time 75 miles from Hollister, "
+            "Calif., according to the U.S. Geological Survey.",
+            feed=REAL["rf0502-lat-094"]["outlet"],
+            published=datetime(2020, 4, 29, 17, 0, tzinfo=UTC),
+        )
+        return [reedley, other]
+
+    a, b = _stories(rows())
+    assert a != b
+    # the wording alone says "same": without the event check they are one story
+    a, b = _stories(rows(), _EventBlind())
+    assert a == b
+
+
+def _strike(url: str, place: str, toll: str, hours: float, extra: str = "") -> Article:
+    """Made-up wire briefs from one template (the conflict reports feedmon tags)."""
+    return art(
+        url,
+        f"Airstrike kills {toll} in {place}",
+        f"An airstrike on a residential building in {place} killed {toll} people, including two children, "
+        f"local health officials said, as fighting in the area intensified overnight.{extra}",
+        feed=url.split("/")[2],
+        seen=T0 + timedelta(hours=hours),
+        published=T0 + timedelta(hours=hours),
+    )
+
+
+def test_airstrike_template_with_another_place_or_day_is_another_story() -> None:
+    def rows() -> list[Article]:
+        return [
+            _strike("https://a.example/1", "Khan Younis", "5", 0),
+            _strike("https://b.example/1", "Rafah", "5", 1),  # another place: another strike
+            _strike("https://c.example/1", "Khan Younis", "7", 30),  # a day later, another toll
+        ]
+
+    stories = _stories(rows())
+    assert len(set(stories)) == 3
+    assert len(set(_stories(rows(), _EventBlind()))) == 1
+
+
+def test_an_updated_toll_the_same_day_is_the_same_story() -> None:
+    # "killed 5" becomes "killed 7" three hours later in an updated copy: the same attack
+    first = _strike("https://a.example/1", "Rafah", "5", 0)
+    update = _strike("https://b.example/1", "Rafah", "7", 3, " Rescuers were still searching the rubble.")
+    a, b = _stories([first, update])
+    assert a == b
+    first = _strike("https://a.example/1", "Rafah", "5", 0)
+    update = _strike("https://b.example/1", "Rafah", "7", 3, " Rescuers were still searching the rubble.")
+    a, b = _stories([first, update], SameStory(update_hours=-1))  # every other toll another event
+    assert a != b
+    # the same update a day later would be another report (the rule counts hours)
+    first = _strike("https://a.example/1", "Rafah", "5", 0)
+    late = _strike("https://b.example/1", "Rafah", "7", 27, " Rescuers were still searching the rubble.")
+    a, b = _stories([first, late])
+    assert a != b
+
+
+def test_items_sharing_only_a_blurb_are_different_stories() -> None:
+    # five AG rows (dev split of the real-copy set) under five headlines, each carrying ZDNet's
+    # "This fourth priority's main focus ..." blurb and little else
+    with (FIXTURES / "agnews_blurb.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+
+    def arts() -> list[Article]:
+        out = []
+        for i, r in enumerate(rows):
+            cleaned = clean_article(r["title"], r["description"], source="ag")
+            out.append(art(f"https://ag.example/{r['row']}", cleaned.title, cleaned.text, seen=T0 + timedelta(hours=i)))
+        return out
+
+    assert len(set(_stories(arts()))) == len(rows)
+    # with no shingle marked as boilerplate the blurb joins them
+    assert len(set(_stories(arts(), SameStory(boilerplate_titles=33)))) < len(rows)
+
+
+def test_a_real_copy_under_the_same_headline_joins_the_story() -> None:
+    # Reuters and CNA on Disney/ABC suing the FCC (dev split): the same headline, CNA's own first
+    # line, nine hours apart. The text alone is too different (containment 0.32).
+    def rows() -> list[Article]:
+        return [real("rb0818-rtr-082"), real("rb0818-cnal-001", seen=T0 + timedelta(hours=9))]
+
+    a, b = _stories(rows())
+    assert a == b
+    a, b = _stories(rows(), SameStory(same_title_hours=0))
+    assert a != b
+
+
+def test_a_re_edited_real_copy_is_not_taken_for_another_event() -> None:
+    # Reuters and ThePrint on Harry and Meghan (dev split): ThePrint writes "the United States"
+    # where Reuters has "the U.S." and drops "on Wednesday"; an initial is no place
+    reuters, theprint = real("rb0819-rtr-024"), real("rb0819-prnt-004")
+    assert textsig.event_conflicts(
+        *(compute_signatures([(a.title, a.text) for a in (reuters, theprint)]).event_set(i) for i in (0, 1))
+    ) == (0, 0, 0)
+    a, b = _stories([reuters, theprint])
+    assert a == b
+
+
+def test_event_conflicts_need_the_same_context_and_forgive_typos_and_cut_words() -> None:
+    def conflicts(a: str, b: str) -> tuple[int, int, int]:
+        sig = compute_signatures([("", a), ("", b)])
+        return textsig.event_conflicts(sig.event_set(0), sig.event_set(1))
+
+    base = "Police said the blast in Kabul on Friday killed 12 people and wounded 30 others."
+    assert conflicts(base, base.replace("Kabul", "Kandahar")) == (1, 0, 0)
+    assert conflicts(base, base.replace("Friday", "Saturday")) == (1, 0, 0)
+    assert conflicts(base, base.replace("12", "15")) == (0, 1, 0)
+    assert conflicts("A magnitude 3.3 quake struck.", "A magnitude 4.3 quake struck.") == (0, 0, 1)
+    # a typo in a name, a copy cut mid-word, a sentence added, a list re-ordered: no conflict
+    assert conflicts(base, base.replace("Kabul", "Kabl")) == (0, 0, 0)
+    assert conflicts(base, base[:32] + "...") == (0, 0, 0)
+    assert conflicts(base, base + " The Taliban denied involvement.") == (0, 0, 0)
+    assert conflicts("Strikes hit Gaza and Rafah on Monday.", "Strikes hit Rafah and Gaza on Monday.") == (0, 0, 0)
+    # two names after "of the" in both copies, each misspelt in one of them: Loord is Lord
+    a = "Zaentz sued the producers of The Loord of the Rngs for royalties."
+    assert conflicts(a, "Zaentz sued the producers of The Lord of the Rings for royalties.") == (0, 0, 0)
+    assert conflicts(a, "Zaentz sued the producers of The Lord of the Flies for royalties.") == (1, 0, 0)

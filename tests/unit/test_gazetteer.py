@@ -10,9 +10,9 @@ import pytest
 from feedmon.gazetteer import (
     GazetteerError,
     compile_gazetteer,
+    fold_for_matching,
     load_gazetteer,
     merge,
-    normalize,
     shipped_path,
 )
 from tests.conftest import FIXTURE_DIR
@@ -21,16 +21,23 @@ FIXTURES = FIXTURE_DIR / "tag"
 USER = FIXTURES / "user_gazetteer.yaml"
 
 
-def test_normalize_folds_case_accents_and_punctuation() -> None:
-    assert normalize("Côte d'Ivoire") == "cote d ivoire"
-    assert normalize("Nagorno-Karabakh") == "nagorno karabakh"
-    assert normalize("  BAGHDAD (Reuters) -  Iraq ") == "baghdad reuters iraq"
-    assert normalize("U.S.-led") == "u s led"
-    assert normalize("Tillabéri") == "tillaberi"
-    assert normalize("Côte d’Ivoire") == "cote d ivoire"  # curly apostrophe is a separator too
-    assert normalize("Diyarbakır—Xankəndi “war”") == "diyarbakir xankendi war"
-    assert normalize("Київ and Kyiv") == "and kyiv"  # other scripts separate, never merge words
-    assert normalize("") == ""
+def test_fold_for_matching_folds_case_accents_and_punctuation() -> None:
+    assert fold_for_matching("Côte d'Ivoire") == "cote d ivoire"
+    assert fold_for_matching("Nagorno-Karabakh") == "nagorno karabakh"
+    assert fold_for_matching("  BAGHDAD (Reuters) -  Iraq ") == "baghdad reuters iraq"
+    assert fold_for_matching("U.S.-led") == "u s led"
+    assert fold_for_matching("Tillabéri") == "tillaberi"
+    assert fold_for_matching("Côte d’Ivoire") == "cote d ivoire"  # curly apostrophe is a separator too
+    assert fold_for_matching("Diyarbakır—Xankəndi “war”") == "diyarbakir xankendi war"
+    # other scripts are kept as letters (composed and decomposed spellings meet)
+    assert fold_for_matching("Київ and Kyiv") == "київ and kyiv"
+    assert fold_for_matching("Kyiv\u0301 Київ") == fold_for_matching("Kyiv Киі\u0308в") == "kyiv київ"
+    assert fold_for_matching("«Удар» — по Харькову") == "удар по харькову"
+    assert fold_for_matching("أوكرانيا، وغزّة") == "اوكرانيا وغزه"  # hamza carrier, shadda, ta marbuta
+    assert fold_for_matching("اوکراین، غزه") == "اوكراين غزه"  # Persian kaf and yeh meet the Arabic ones
+    assert fold_for_matching("以色列对加沙地带发动空袭，") == "以色列对加沙地带发动空袭"
+    assert fold_for_matching("İsrail'in Gazze'ye") == "israil in gazze ye"
+    assert fold_for_matching("") == ""
 
 
 def test_shipped_gazetteer_is_valid_and_versioned() -> None:

@@ -17,7 +17,7 @@ PACKAGE = REPO / "include" / "feedmon"
 LAYERS = [
     {"vocab", "ids", "sniff", "timeutil", "models", "urls", "storage"},
     {"schema", "config", "feeds", "archive"},
-    {"fetch", "parse", "clean", "dedup", "textsig", "tag", "gazetteer"},
+    {"fetch", "parse", "clean", "dedup", "textsig", "tag", "gazetteer", "language", "keyforms"},
     {"outputs"},
     {"pipeline", "report", "alerts", "monitor"},
     {"cli", "demo", "airflow"},

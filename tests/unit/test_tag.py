@@ -326,3 +326,47 @@ def test_committed_eval_sets_stay_above_floor() -> None:
     assert ag["items"] >= 300 and modern["items"] >= 50
     assert ag["is_conflict"]["f1"] >= 0.88 and ag["countries"]["f1"] >= 0.86
     assert modern["is_conflict"]["f1"] >= 0.95 and modern["countries"]["f1"] >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "countries"),
+    [
+        (
+            "Taliban order women to cover faces in public",
+            "The Taliban's supreme leader issued the decree in Kabul on Saturday, months after the takeover.",
+            ["AF"],
+        ),
+        (
+            "Two Maoists killed in encounter in Sukma",
+            "Security forces recovered weapons after the exchange of fire in Chhattisgarh's Sukma district.",
+            ["IN"],
+        ),
+        (
+            "Soldier killed in IED blast in Pulwama",
+            "Militants triggered an improvised explosive device as an army patrol passed, police said.",
+            ["IN"],
+        ),
+    ],
+)
+def test_conventions_that_are_conflict(tagger: ConflictTagger, title: str, text: str, countries: list[str]) -> None:
+    res = tagger.tag(title, text, None, "en")
+    assert res.is_conflict, res
+    assert res.countries == countries
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("Senator likened to Hezbollah by columnist", "The columnist said the senator ran his party like Hezbollah."),
+        ("Gunman kills five at shopping mall", "Police said the lone gunman, 21, opened fire before killing himself."),
+        ("Mayor declares war on crime in city centre", "Police will patrol the streets at night, the mayor said."),
+        (
+            "Parliament approves new military aid package for Ukraine",
+            "The arms deliveries include air-defence systems to help Ukraine in the war, lawmakers said.",
+        ),
+        ("Cholera outbreak spreads in Zambia", "Health officials reported 40 deaths in the capital."),
+    ],
+)
+def test_conventions_that_are_not_conflict(tagger: ConflictTagger, title: str, text: str) -> None:
+    res = tagger.tag(title, text, None, "en")
+    assert not res.is_conflict, res

@@ -43,7 +43,7 @@ _SPACES = str.maketrans(
         "\u2029": "\n\n",
         "\u00ad": None,  # soft hyphen
         "\u200b": None,
-        "\u200c": None,
+        # U+200C (zero-width non-joiner) stays: Persian spells words with it ("حمله‌ها", "قره‌باغ")
         "\u200d": None,
         "\u2060": None,
         "\ufeff": None,
