@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.feedmon-installed
-export AIRFLOW_HOME := $(CURDIR)/airflow_home
+# `?=`: a caller's AIRFLOW_HOME (a test, a second instance) wins over the default.
+export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export FEEDMON_DATA_DIR ?= $(CURDIR)/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST_ARGS ?=
@@ -15,19 +16,20 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.lock tools/bootstrap.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock tools/bootstrap.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r tools/bootstrap.lock
-	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements.lock -r requirements-dev.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $@
 
-setup: $(STAMP) ## Create .venv from the hashed lock (only reinstalls when the lock changes)
+setup: $(STAMP) ## Create .venv from the hashed locks, runtime and dev (only reinstalls when a lock changes)
 
-lock: $(STAMP) ## Re-resolve pyproject.toml into requirements.lock (needs the package registry)
-	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
+lock: $(STAMP) ## Re-resolve pyproject.toml: requirements.lock (runtime) and requirements-dev.lock (needs the package registry)
+	$(BIN)/uv pip compile pyproject.toml --extra distributed --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --group pyproject.toml:dev -c requirements.lock --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
-run: setup ## Start Airflow (standalone, SQLite) on http://localhost:8080 with feedmon's DAGs unpaused
+run: setup ## Start Airflow (standalone, SQLite) on http://localhost:8080 (AIRFLOW__API__PORT) with feedmon's DAGs unpaused
 	bash tools/run_airflow.sh
 
 demo: setup ## Offline: serve the bundled sample feeds locally, run one full cycle, print a summary

@@ -15,10 +15,17 @@ feed to `<FEEDMON_DATA_DIR>/feed_health/date=D/`.
   validators and failure streak are stored by `publish`, after the snapshot holds its articles.
 * **Fails** only when the share of failed feeds passes `FEEDMON_MAX_FAILED_SHARE` (default 0.5);
   one broken feed is a row in feed health, not a failed run.
-* **Alerts** (log, and `FEEDMON_ALERT_WEBHOOK` when set): a failed run, a late run
-  (`FEEDMON_RUN_TIMEOUT_MINUTES`, optional Deadline Alert `FEEDMON_DEADLINE_MINUTES`), too many
-  failed feeds, no new articles from any feed for `FEEDMON_STALE_HOURS`, single feeds silent for
-  `FEEDMON_FEED_STALE_HOURS`. See docs/alerts.md.
+* **Alerts** (log; the Airflow Connection `FEEDMON_ALERT_CONN_ID` and/or `FEEDMON_ALERT_WEBHOOK`):
+  a failed run, a late run (`FEEDMON_RUN_TIMEOUT_MINUTES`, optional Deadline Alert
+  `FEEDMON_DEADLINE_MINUTES`), too many failed feeds, no new articles from any feed for
+  `FEEDMON_STALE_HOURS`, single feeds silent for `FEEDMON_FEED_STALE_HOURS`. See docs/alerts.md.
+* **Trigger form** (docs/airflow.md): `day` (the day to write, `YYYY-MM-DD`), `feed_ids` (only
+  these feeds; the day's snapshot keeps the others' articles), `refetch` (ignore saved validators
+  and backoff). Over REST: `{"logical_date": null, "conf": {"day": "2026-11-20", "feed_ids": ["a"]}}`.
+* **Fetch** tasks run in the pool `feedmon_fetch` (its slots cap concurrent batches across runs).
+* **Storage**: `FEEDMON_DATA_DIR` may be `s3://bucket/prefix`, with credentials from the Airflow
+  Connection `FEEDMON_DATA_CONN_ID`. The `feedmon_snapshots` asset's identity does not depend on it;
+  each event's extra carries the day and the snapshot's path.
 * Schedule: `FEEDMON_SCHEDULE` (cron, default every 30 minutes). Owner: feedmon maintainers.
 """
 
@@ -28,7 +35,16 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from feedmon.airflow.alerts import FeedmonNotifier, deadline_alerts, raise_data_alerts, run_timeout
-from feedmon.airflow.tasks import DEFAULT_ARGS, SNAPSHOT_ASSET, run_context
+from feedmon.airflow.tasks import (
+    DEFAULT_ARGS,
+    FETCH_POOL,
+    INGEST_PARAMS,
+    SNAPSHOT_ASSET,
+    param,
+    run_context,
+    select_feeds,
+    task_settings,
+)
 from feedmon.config import schedule_from_env
 
 
@@ -44,6 +60,7 @@ from feedmon.config import schedule_from_env
     default_args=DEFAULT_ARGS,
     tags=["feedmon", "ingest", "news"],
     doc_md=__doc__,
+    params=INGEST_PARAMS,
 )
 def feedmon_ingest() -> None:
     @task
@@ -56,10 +73,11 @@ def feedmon_ingest() -> None:
     def plan_batches() -> list[dict]:
         from feedmon import pipeline
 
-        batches = pipeline.plan(run_context(get_current_context()))
+        context = get_current_context()
+        batches = select_feeds(pipeline.plan(run_context(context)), param(context, "feed_ids", []))
         return [{"batch": i, "feed_ids": ids} for i, ids in enumerate(batches)]
 
-    @task(retries=1)
+    @task(retries=1, pool=FETCH_POOL)
     def fetch(batch: dict) -> dict:
         from feedmon import pipeline
 
@@ -105,9 +123,8 @@ def feedmon_ingest() -> None:
     @task(retries=0)
     def check_feed_health(summary: dict) -> None:
         from feedmon import pipeline
-        from feedmon.config import Settings
 
-        pipeline.check_feed_health(summary, Settings.from_env().max_failed_share)
+        pipeline.check_feed_health(summary, task_settings().max_failed_share)
 
     recovered = recover()
     batches = plan_batches()

@@ -53,7 +53,10 @@ class LazyASGIApp:
     def _build(self) -> Any:
         with self._lock:
             if self._app is None:
+                from feedmon.airflow.tasks import task_settings
                 from feedmon.monitor.web import create_app
+
+                task_settings()  # opens the data dir through FEEDMON_DATA_CONN_ID, when it is set
 
                 self._app = create_app(resolve_airflow_user, login_url=airflow_login_url, mount_path=URL_PREFIX)
         return self._app

@@ -179,6 +179,9 @@ say "feeds served at $(head -n 1 "$LOGS/feed-server.log")"
 # ---- 4. metadata DB, then the components ----
 say "airflow db migrate (PostgreSQL)"
 airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || die "airflow db migrate failed (see $LOGS/db-migrate.log)"
+# The fetch tasks run in this pool (as under `make run` and the compose init); without it they never start.
+airflow pools set feedmon_fetch 4 "feedmon fetch batches running at once, all runs together" >"$LOGS/pool.log" 2>&1 ||
+  die "could not create the feedmon_fetch pool (see $LOGS/pool.log)"
 start api-server airflow api-server --host 127.0.0.1 --port "$API_PORT" --workers 1
 start scheduler airflow scheduler
 start dag-processor airflow dag-processor

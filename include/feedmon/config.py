@@ -5,11 +5,12 @@ all once, and the run's :class:`Settings` is handed down to every stage (the CLI
 build it the same way, so ``FEEDMON_FEEDS`` and ``FEEDMON_DATA_DIR`` mean the same thing everywhere).
 The sections:
 
-* the run itself (top-level fields): feeds file, data dir, schedule, dedup lookback, failed share;
+* the run itself (top-level fields): feeds file, data dir (and the Airflow Connection holding its
+  credentials), schedule, dedup lookback, failed share, raw-archive retention;
 * :class:`FetchSettings` (``FEEDMON_FETCH_<FIELD>``): timeouts, caps, politeness, retries, backoff;
 * :class:`CleanSettings`: the user's rule file and the learned-boilerplate thresholds;
 * :class:`TagSettings`: the user's gazetteer;
-* :class:`AlertSettings`: webhook, staleness thresholds, run timeout and deadline.
+* :class:`AlertSettings`: webhook or Airflow Connection, staleness thresholds, run timeout and deadline.
 
 A few small readers (:func:`schedule_from_env`, :func:`run_timeout_minutes_from_env`,
 :func:`deadline_minutes_from_env`) serve DAG files at parse time, where only one value is needed;
@@ -37,6 +38,7 @@ DEFAULT_STALE_HOURS = 6.0
 DEFAULT_FEED_STALE_HOURS = 24.0
 DEFAULT_RUN_TIMEOUT_MINUTES = 25.0
 DEFAULT_DEADLINE_MINUTES = 20.0
+DEFAULT_RAW_RETENTION_DAYS = 30
 
 Environ = Mapping[str, str]
 
@@ -216,11 +218,21 @@ def alert_webhook_from_env(environ: Environ | None = None) -> str | None:
     return _optional_text("FEEDMON_ALERT_WEBHOOK", environ)
 
 
+def alert_conn_id_from_env(environ: Environ | None = None) -> str | None:
+    """``FEEDMON_ALERT_CONN_ID`` alone, for the same reason as :func:`alert_webhook_from_env`."""
+    return _optional_text("FEEDMON_ALERT_CONN_ID", environ)
+
+
 @dataclass(frozen=True)
 class AlertSettings:
-    """Where alerts go and when the data counts as stale or a run as late."""
+    """Where alerts go and when the data counts as stale or a run as late.
+
+    ``conn_id`` names an Airflow Connection (HTTP) that the Airflow adapter posts alerts to; the core
+    only carries the name. ``webhook`` is the shortcut without Airflow: a plain URL.
+    """
 
     webhook: str | None = field(default=None, metadata={"env": "FEEDMON_ALERT_WEBHOOK"})
+    conn_id: str | None = field(default=None, metadata={"env": "FEEDMON_ALERT_CONN_ID"})
     stale_hours: float = field(default=DEFAULT_STALE_HOURS, metadata={"env": "FEEDMON_STALE_HOURS"})
     feed_stale_hours: float = field(default=DEFAULT_FEED_STALE_HOURS, metadata={"env": "FEEDMON_FEED_STALE_HOURS"})
     run_timeout_minutes: float = field(
@@ -233,6 +245,7 @@ class AlertSettings:
         """``FEEDMON_ALERT_WEBHOOK`` (secret), the staleness thresholds, run timeout and deadline."""
         return cls(
             webhook=alert_webhook_from_env(environ),
+            conn_id=alert_conn_id_from_env(environ),
             stale_hours=env_number(
                 "FEEDMON_STALE_HOURS", DEFAULT_STALE_HOURS, minimum=0, exclusive=True, environ=environ
             ),
@@ -267,9 +280,14 @@ class Settings:
 
     feeds_file: str = field(metadata={"env": "FEEDMON_FEEDS"})
     data_dir: str = field(metadata={"env": "FEEDMON_DATA_DIR"})
+    #: An Airflow Connection with the object store's credentials; resolved by the Airflow adapter
+    #: into fsspec options (:func:`feedmon.storage.use_options`), never by the core.
+    data_conn_id: str | None = field(default=None, metadata={"env": "FEEDMON_DATA_CONN_ID"})
     lookback_days: int = field(default=7, metadata={"env": "FEEDMON_LOOKBACK_DAYS"})
     max_failed_share: float = field(default=0.5, metadata={"env": "FEEDMON_MAX_FAILED_SHARE"})
     schedule: str = field(default=DEFAULT_SCHEDULE, metadata={"env": "FEEDMON_SCHEDULE"})
+    #: Days of raw archive kept by ``feedmon prune`` and the housekeeping DAG (reprocessing needs them).
+    raw_retention_days: int = field(default=DEFAULT_RAW_RETENTION_DAYS, metadata={"env": "FEEDMON_RAW_RETENTION_DAYS"})
     fetch: FetchSettings = field(default_factory=FetchSettings)
     clean: CleanSettings = field(default_factory=CleanSettings)
     tag: TagSettings = field(default_factory=TagSettings)
@@ -287,12 +305,17 @@ class Settings:
         if share > 1.0:
             raise ConfigError(f"FEEDMON_MAX_FAILED_SHARE={share} must be between 0 and 1")
         lookback = int(env_number("FEEDMON_LOOKBACK_DAYS", 7, kind=int, minimum=0, environ=env))
+        retention = env_number(
+            "FEEDMON_RAW_RETENTION_DAYS", DEFAULT_RAW_RETENTION_DAYS, kind=int, minimum=1, environ=env
+        )
         return cls(
             feeds_file=feeds,
             data_dir=data,
+            data_conn_id=_optional_text("FEEDMON_DATA_CONN_ID", env),
             lookback_days=lookback,
             max_failed_share=share,
             schedule=schedule_from_env(env),
+            raw_retention_days=int(retention),
             fetch=FetchSettings.from_env(env),
             clean=CleanSettings.from_env(env),
             tag=TagSettings.from_env(env),

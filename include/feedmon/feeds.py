@@ -10,7 +10,9 @@ import yaml
 
 from feedmon.models import FeedConfig
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+#: What a feed id may look like (also the schema of the ingest DAG's ``feed_ids`` param).
+FEED_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_ID_RE = re.compile(FEED_ID_PATTERN)
 _STR_FIELDS = ("name", "agency", "language")
 _KNOWN = {"id", "url", "name", "agency", "language", "enabled", "timeout", "max_bytes"}
 

@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -88,6 +88,8 @@ class RunContext:
     scratch: str | None = None
     #: Set when this context replays a run that never published: the id of the run replaying it.
     recovered_by: str | None = None
+    #: Fetch every feed whole: no conditional GET, no backoff (the ingest DAG's ``refetch`` param).
+    refetch: bool = False
 
     @property
     def snapshot_path(self) -> str:
@@ -172,7 +174,9 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
     if gone:  # the feeds file changed since plan_batches: fetch the rest, never fail the batch for it
         log.warning("feeds %s are no longer in %s; skipped", gone, ctx.settings.feeds_file)
     feeds = [by_id[i] for i in ids if i in by_id]
-    results = fetch_feeds(feeds, state_dir=ctx.settings.state_dir, settings=ctx.settings.fetch, commit_state=False)
+    results = fetch_feeds(
+        feeds, state_dir=ctx.settings.state_dir, settings=ctx.settings.fetch, commit_state=False, force=ctx.refetch
+    )
     manifest = archive.write_batch(ctx.raw_dir, batch, ctx.run_id, results, by_id)
     failed = [r.feed_id for r in results if r.status in FAILED_STATUSES]
     log.info("batch %d: fetched %d feeds, %d failed %s", batch, len(results), len(failed), failed)
@@ -466,24 +470,50 @@ def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
 
 
 # --------------------------------------------------------------------------- whole cycles
-def run_cycle(settings: Settings, day: date, run_id: str | None = None) -> dict[str, Any]:
+#: Told one line per finished step ("fetch 2/16: ...", "clean: ..."); the CLI prints them on long runs.
+Progress = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    """The default :data:`Progress`: runs under Airflow log per stage already."""
+
+
+def run_cycle(
+    settings: Settings,
+    day: date,
+    run_id: str | None = None,
+    *,
+    refetch: bool = False,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
     """Everything one DAG run does, in-process (the ``feedmon run`` command): first the runs that
     never published, then this one."""
     run_id = run_id or f"cli__{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S.%f')}"
-    ctx = RunContext(settings, day, run_id)
+    ctx = RunContext(settings, day, run_id, refetch=refetch)
     recovered = recover(ctx)
-    for batch, ids in enumerate(plan(ctx)):
-        fetch(ctx, ids, batch)
-    return process(ctx, recovered)
+    if recovered:
+        progress(f"recovered {len(recovered)} run(s) that never published")
+    batches = plan(ctx)
+    for batch, ids in enumerate(batches):
+        fetched = fetch(ctx, ids, batch)
+        progress(f"fetch {batch + 1}/{len(batches)}: {fetched['feeds']} feeds, {fetched['failed']} failed")
+    return process(ctx, recovered, progress=progress)
 
 
-def process(ctx: RunContext, recovered: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def process(
+    ctx: RunContext, recovered: Sequence[dict[str, Any]] = (), *, progress: Progress = _quiet
+) -> dict[str, Any]:
     """Stages after fetch, on an already archived run."""
     entries = parse(ctx)
+    progress(f"parse: {entries['entries']} entries")
     cleaned = clean(ctx, entries["path"])
+    progress(f"clean: {cleaned['articles']} articles")
     deduped = dedup(ctx, cleaned["path"])
+    progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
     tagged = tag(ctx, deduped["path"])
+    progress(f"tag: {tagged['conflict_articles']} conflict articles")
     summary = publish(ctx, tagged["path"], recovered)
+    progress(f"publish: {ctx.snapshot_path}")
     summary["exact_duplicates"] = deduped["exact_duplicates"]
     return summary
 
@@ -545,7 +575,9 @@ def leftover_idle(settings: Settings) -> timedelta:
     return timedelta(minutes=2 * settings.alerts.run_timeout_minutes)
 
 
-def clean_leftovers(settings: Settings, now: datetime, idle: timedelta | None = None) -> list[str]:
+def clean_leftovers(
+    settings: Settings, now: datetime, idle: timedelta | None = None, *, dry_run: bool = False
+) -> list[str]:
     """Remove what dead runs left behind; returns the removed paths. Safe beside live runs.
 
     * Work folders (``work/date=D/<run>/``, a replay's or reprocess's scratch folder) untouched for
@@ -558,7 +590,8 @@ def clean_leftovers(settings: Settings, now: datetime, idle: timedelta | None = 
     * Day lock files of days before the recovery window. Locks are ``flock``: a killed holder's
       lock is released by the kernel, so no lock ever blocks a day; the files are only tidied.
 
-    Raw archives are never touched here (``feedmon prune`` keeps ``--raw-days`` of them).
+    Raw archives are never touched here (``feedmon prune`` keeps ``--raw-days`` of them). ``dry_run``
+    lists what would go and removes nothing.
     Called by every run after its recovery, by ``feedmon prune`` and by the housekeeping DAG.
     """
     idle = leftover_idle(settings) if idle is None else idle
@@ -571,9 +604,10 @@ def clean_leftovers(settings: Settings, now: datetime, idle: timedelta | None = 
     for day_dir in storage.glob(storage.join(settings.data_dir, "work", "date=*")):
         for folder in storage.glob(storage.join(day_dir, "*")):
             if stale(folder):
-                storage.remove_tree(folder)
+                if not dry_run:
+                    storage.remove_tree(folder)
                 removed.append(folder)
-        if storage.is_local(day_dir) and not storage.glob(storage.join(day_dir, "*")):
+        if not dry_run and storage.is_local(day_dir) and not storage.glob(storage.join(day_dir, "*")):
             storage.remove_tree(day_dir)
             removed.append(day_dir)
     if storage.is_local(settings.data_dir):
@@ -581,33 +615,45 @@ def clean_leftovers(settings: Settings, now: datetime, idle: timedelta | None = 
             for pattern in ("**/.*.tmp-*", "**/*.tmp"):
                 for tmp in storage.glob(storage.join(settings.data_dir, area, pattern)):
                     if stale(tmp):
-                        storage.remove(tmp)
+                        if not dry_run:
+                            storage.remove(tmp)
                         removed.append(tmp)
     oldest = now.date() - timedelta(days=max(1, settings.lookback_days) + 1)
     for lock in storage.glob(storage.join(settings.state_dir, "locks", "date=*.lock")):
         day = date.fromisoformat(storage.basename(lock).removeprefix("date=").removesuffix(".lock"))
-        if day < oldest and storage.remove_lock_file(lock):
+        if day < oldest and (dry_run or storage.remove_lock_file(lock)):
             removed.append(lock)
     return removed
 
 
-def prune(settings: Settings, today: date, raw_days: int) -> list[str]:
-    """Delete raw archives older than ``raw_days``, and what dead runs left behind (:func:`clean_leftovers`).
+def prune_raw(settings: Settings, today: date, raw_days: int, *, dry_run: bool = False) -> list[str]:
+    """Delete raw archives older than ``raw_days`` (at least 1) before ``today``; ``dry_run`` only lists them.
 
-    Snapshots and feed health are never pruned: they are the product. A day whose archive is gone
-    can no longer be reprocessed, so keep ``raw_days`` above the longest reprocess you may need
-    (and above ``FEEDMON_LOOKBACK_DAYS``, the window in which runs that never published are replayed).
+    A day whose archive is gone can no longer be reprocessed, so keep ``raw_days`` above the longest
+    reprocess you may need (and above ``FEEDMON_LOOKBACK_DAYS``, the window in which runs that never
+    published are replayed).
     """
+    if raw_days < 1:
+        raise ValueError(f"raw_days must be at least 1, not {raw_days}")
     removed: list[str] = []
     for folder in storage.glob(storage.join(settings.data_dir, "raw", "date=*")):
         day = date.fromisoformat(folder.rstrip("/").rsplit("date=", 1)[1])
         if (today - day).days > raw_days:
-            storage.remove_tree(folder)
+            if not dry_run:
+                storage.remove_tree(folder)
             removed.append(folder)
-    return removed + clean_leftovers(settings, datetime.now(UTC))
+    return removed
 
 
-def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
+def prune(settings: Settings, today: date, raw_days: int, *, dry_run: bool = False) -> list[str]:
+    """Delete raw archives older than ``raw_days`` (:func:`prune_raw`) and what dead runs left behind
+    (:func:`clean_leftovers`). Snapshots and feed health are never pruned: they are the product."""
+    return prune_raw(settings, today, raw_days, dry_run=dry_run) + clean_leftovers(
+        settings, datetime.now(UTC), dry_run=dry_run
+    )
+
+
+def reprocess_day(settings: Settings, day: date, *, progress: Progress = _quiet) -> dict[str, Any]:
     """Rebuild a day's snapshot from its raw archive alone, replaying the runs in order.
 
     The replay builds into a scratch file; the published snapshot is replaced once, atomically, at
@@ -626,7 +672,7 @@ def reprocess_day(settings: Settings, day: date) -> dict[str, Any]:
         exact_duplicates = 0
         for run_dir in runs:
             rctx = RunContext(settings, day, archive.run_id(run_dir), replay_into=scratch, scratch=scratch_dir)
-            exact_duplicates = process(rctx)["exact_duplicates"]
+            exact_duplicates = process(rctx, progress=progress)["exact_duplicates"]
             contexts.append(rctx)
         with _day_lock(settings, day):
             snapshot = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))

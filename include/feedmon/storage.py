@@ -11,13 +11,14 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import fsspec
+import fsspec.config
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,6 +34,22 @@ def _fs(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
     fs, p = fsspec.core.url_to_fs(path)
     fs.invalidate_cache()
     return fs, p
+
+
+def use_options(protocol: str, options: Mapping[str, Any]) -> None:
+    """Open every ``protocol`` filesystem of this process with ``options`` (credentials, endpoint, ...).
+
+    For credentials that do not come from the environment (the Airflow adapter resolves
+    ``FEEDMON_DATA_CONN_ID`` into them). Set as fsspec's own per-protocol defaults, so every reader
+    of the data dir (this module, the fetch state store, DuckDB's fsspec bridge) uses them without
+    passing them around; options given explicitly at a call still win.
+    """
+    fsspec.config.conf[protocol] = dict(options)
+
+
+def protocol_of(path: str) -> str:
+    """``s3`` for ``s3://bucket/x``; ``file`` for local paths."""
+    return path.split("://", 1)[0] if "://" in path else "file"
 
 
 def is_local(path: str) -> bool:
@@ -190,7 +207,7 @@ def glob(pattern: str) -> list[str]:
         rel = os.path.relpath(pat, anchor) if Path(pat).is_absolute() else pat
         return sorted(str(p) for p in Path(anchor).glob(rel))
     fs, p = _fs(pattern)
-    proto = pattern.split("://", 1)[0]
+    proto = protocol_of(pattern)
     return sorted(f"{proto}://{m}" for m in fs.glob(p))
 
 

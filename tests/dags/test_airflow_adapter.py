@@ -5,11 +5,13 @@ Here rather than in tests/unit: importing Airflow alone takes seconds, and unit 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Connection, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from feedmon import alerts
 from feedmon.airflow.alerts import (
@@ -19,7 +21,9 @@ from feedmon.airflow.alerts import (
     run_time,
     run_timeout,
 )
-from feedmon.airflow.tasks import run_day, snapshot_asset_uri
+from feedmon.airflow.connections import storage_options
+from feedmon.airflow.tasks import SNAPSHOT_ASSET, param, run_day, select_feeds, task_settings
+from feedmon.config import ConfigError
 from tests.fixtures.airflow_context import failure_context
 from tests.fixtures.factories import OneDay
 
@@ -99,6 +103,52 @@ def test_run_without_logical_date_uses_run_after():
     assert run_day(ctx) == date(2026, 11, 28)
 
 
-def test_asset_uri():
-    assert snapshot_asset_uri("/srv/data") == "file:///srv/data/snapshots"
-    assert snapshot_asset_uri("s3://b/p") == "s3://b/p/snapshots"
+def test_snapshot_asset_is_a_fixed_private_uri():
+    """`x-` schemes are taken as they are by Airflow (no provider normaliser); nothing of the data dir."""
+    assert (SNAPSHOT_ASSET.name, SNAPSHOT_ASSET.uri) == ("feedmon_snapshots", "x-feedmon://snapshots")
+
+
+def test_day_param_wins_over_the_logical_date():
+    ctx = failure_context("publish", "r", datetime(2026, 11, 27, 23, 45, tzinfo=UTC))
+    assert run_day({**ctx, "params": {"day": "2026-11-20"}}) == date(2026, 11, 20)
+    assert run_day({**ctx, "params": {"day": None}}) == DAY
+    assert param({"params": {"refetch": None}}, "refetch", False) is False
+    assert param({}, "feed_ids", []) == []
+
+
+def test_select_feeds_keeps_host_batches_and_refuses_unknown_ids():
+    batches = [["a1", "a2"], ["b1"], ["c1", "c2"]]
+    assert select_feeds(batches, []) == batches
+    assert select_feeds(batches, ["c2", "a1"]) == [["a1"], ["c2"]]
+    with pytest.raises(AirflowFailException, match=r"\['nope'\] are not enabled feeds.*known: \['a1'"):
+        select_feeds(batches, ["a1", "nope"])
+
+
+def test_aws_connection_becomes_s3fs_options():
+    conn = Connection(
+        conn_id="feedmon_data",
+        conn_type="aws",
+        login="AKIDEXAMPLE",
+        password="secret",
+        extra=json.dumps({"endpoint_url": "http://minio:9000", "region_name": "eu-west-1", "aws_session_token": "t"}),
+    )
+    assert storage_options(conn, "s3") == {
+        "key": "AKIDEXAMPLE",
+        "secret": "secret",
+        "token": "t",
+        "client_kwargs": {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"},
+    }
+    gcs = Connection(conn_id="g", conn_type="google_cloud_platform", extra='{"storage_options": {"token": "anon"}}')
+    assert storage_options(gcs, "gs") == {"token": "anon"}
+    with pytest.raises(ConfigError, match="gives no options for gs://"):
+        storage_options(Connection(conn_id="empty", conn_type="http"), "gs")
+
+
+def test_data_connection_is_refused_for_a_local_data_dir_or_a_missing_connection(monkeypatch, tmp_path):
+    monkeypatch.setenv("FEEDMON_DATA_CONN_ID", "feedmon_nowhere")
+    monkeypatch.setenv("FEEDMON_DATA_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="is a local path"):
+        task_settings()
+    monkeypatch.setenv("FEEDMON_DATA_DIR", "s3://bucket/feedmon")
+    with pytest.raises(ConfigError, match="no connection of that id"):
+        task_settings()

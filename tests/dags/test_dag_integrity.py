@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import os
 import subprocess
 import sys
 from dataclasses import fields
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.airflow.tasks import ALLOWED_TAGS
+from feedmon.airflow.tasks import ALLOWED_TAGS, FETCH_POOL
 from feedmon.config import AlertSettings
 from tests.conftest import REPO
 
@@ -58,6 +61,65 @@ def test_ingest_shape(dagbag):
     assert dag.timetable.expression == "*/30 * * * *"
     publish = dag.get_task("publish")
     assert [o.name for o in publish.outlets] == ["feedmon_snapshots"]
+    assert dag.get_task("fetch").pool == FETCH_POOL
+    assert {t.pool for t in dag.tasks if t.task_id != "fetch"} == {"default_pool"}
+
+
+def with_conf(params, conf: dict) -> dict:
+    """What a trigger with ``conf`` resolves to (Airflow validates the params the same way)."""
+    merged = copy.deepcopy(params)
+    merged.update(conf)
+    return merged.validate()
+
+
+def test_ingest_params_are_validated_and_documented(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = dagbag.dags["feedmon_ingest"].params
+    assert params.validate() == {"day": None, "feed_ids": [], "refetch": False}
+    for name in ("day", "feed_ids", "refetch"):
+        assert params.get_param(name).description, name  # shown in the trigger form
+    good = {"day": "2026-11-20", "feed_ids": ["tass-en"], "refetch": True}
+    assert with_conf(params, good) == good
+    for bad in ({"day": "28/11/2026"}, {"day": "2026-02-30"}, {"feed_ids": ["Not An Id"]}, {"feed_ids": "tass-en"},
+                {"refetch": "yes"}, {"feed_ids": ["a", "a"]}):  # fmt: skip
+        with pytest.raises(ParamValidationError):
+            with_conf(params, bad)
+
+
+def test_report_takes_a_date_param(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = dagbag.dags["feedmon_daily_report"].params
+    assert params.validate() == {"date": None}
+    assert with_conf(params, {"date": "2026-11-25"}) == {"date": "2026-11-25"}
+    with pytest.raises(ParamValidationError):
+        with_conf(params, {"date": "yesterday"})
+
+
+def test_housekeeping_shape(dagbag):
+    dag = dagbag.dags["feedmon_housekeeping"]
+    assert sorted(t.task_id for t in dag.tasks) == ["prune_raw_archives", "remove_dead_run_work"]
+    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    assert dag.params.validate() == {"dry_run": False}
+    for name in ("FEEDMON_RAW_RETENTION_DAYS", "snapshots", "feed health"):
+        assert name in dag.doc_md
+
+
+def test_snapshot_asset_does_not_depend_on_the_data_dir(tmp_path: Path):
+    """Parsed with two data dirs (two processes, as after moving the data), the asset is one."""
+    code = (
+        "import json, runpy\n"
+        f"ns = runpy.run_path({str(REPO / 'dags' / 'feedmon_ingest.py')!r})\n"
+        "outlets = ns['feedmon_ingest']().get_task('publish').outlets\n"
+        "print(json.dumps([[o.name, o.uri] for o in outlets]))\n"
+    )
+    seen = []
+    for data in (tmp_path / "one", "s3://bucket/elsewhere"):
+        env = {**os.environ, "FEEDMON_DATA_DIR": str(data)}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        seen.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert seen[0] == seen[1] == [["feedmon_snapshots", "x-feedmon://snapshots"]]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -87,5 +149,12 @@ def test_ingest_doc_names_every_alert_and_run_setting(dagbag):
     """The DAG page is where an operator looks first: it names each variable that changes this DAG."""
     doc = dagbag.dags["feedmon_ingest"].doc_md
     names = [f.metadata["env"] for f in fields(AlertSettings)]
-    names += ["FEEDMON_FEEDS", "FEEDMON_DATA_DIR", "FEEDMON_SCHEDULE", "FEEDMON_MAX_FAILED_SHARE"]
+    names += [
+        "FEEDMON_FEEDS",
+        "FEEDMON_DATA_DIR",
+        "FEEDMON_DATA_CONN_ID",
+        "FEEDMON_SCHEDULE",
+        "FEEDMON_MAX_FAILED_SHARE",
+    ]
+    names += ["day", "feed_ids", "refetch", "feedmon_fetch"]
     assert [n for n in names if n not in doc] == []

@@ -72,3 +72,86 @@ def test_bad_date_and_missing_archive(tmp_path: Path):
     assert bad.returncode == 2 and "is not a date" in bad.stderr
     missing = _run("reprocess", "--date", "2026-11-01", "--data-dir", str(tmp_path))
     assert missing.returncode == 2 and "no raw archive" in missing.stderr
+
+
+# --------------------------------------------------------------------------- for people and for scripts
+def test_ctrl_c_mid_fetch_is_one_line_and_exit_130(tmp_path: Path):
+    import signal
+    import time
+
+    from tests.fetch_server import MisbehavingServer
+
+    with MisbehavingServer() as srv:
+        feeds = tmp_path / "f.yaml"
+        feeds.write_text(f"feeds:\n  - {{id: slow, url: '{srv.url('/slow?delay=30')}'}}\n")
+        proc = subprocess.Popen(
+            [FEEDMON, "run", "--feeds", str(feeds), "--data-dir", str(tmp_path / "d")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not any(h.path.startswith("/slow") for h in srv.hits) and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for the request to be in flight
+        assert srv.hits, "feedmon never reached the server"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 10, "Ctrl-C must not wait for the slow feed"
+    assert err == "feedmon: interrupted\n", err
+    assert out == ""
+
+
+def test_progress_goes_to_a_terminal_and_never_into_json(tmp_path: Path, sample_feeds: Path):
+    """stderr on a terminal: progress lines per fetch batch and stage; stdout (a pipe) stays pure JSON."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [FEEDMON, "run", "--date", "2026-11-20", "--json", "--data-dir", str(tmp_path / "d")],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=300,
+            env=os.environ.copy(),
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["date"] == "2026-11-20"
+    lines = shown.decode().splitlines()
+    for stage in ("fetch 1/", "parse:", "clean:", "dedup:", "tag:", "publish:"):
+        assert any(stage in line for line in lines), (stage, lines)
+
+
+def test_broken_gazetteer_and_bad_setting_are_one_line_errors(tmp_path: Path):
+    bad = tmp_path / "gazetteer.yaml"
+    bad.write_text("regions: [\n  - name: x\n")
+    out = _run("demo", "--data-dir", str(tmp_path / "d"), env_extra={"FEEDMON_GAZETTEER": str(bad)})
+    assert out.returncode == 2
+    assert out.stderr.startswith("feedmon: error: ") and "not valid YAML" in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    out = _run("run", "--data-dir", str(tmp_path / "d"), env_extra={"FEEDMON_FETCH_READ_TIMEOUT": "soon"})
+    assert out.returncode == 2 and out.stderr == "feedmon: error: FEEDMON_FETCH_READ_TIMEOUT='soon': expected float\n"
+
+
+def test_version_and_verbose_after_the_command():
+    assert _run("--version").stdout.strip().startswith("feedmon ")
+    out = _run("check-feeds", "-v", "--feeds", str(REPO / "include" / "feeds.yaml"))
+    assert out.returncode == 0 and " feeds, " in out.stdout, out.stderr

@@ -145,3 +145,33 @@ def test_a_fault_after_parse_fails_the_run_and_the_next_run_publishes_its_articl
                 assert set(replayed["recovered_by"]) == {run.run_id}
         assert set(pd.read_parquet(snapshot)["guid"]) == expected[-1]
         assert pd.read_parquet(snapshot)["article_id"].is_unique
+
+
+def test_trigger_params_pick_the_day_the_feeds_and_refetch(ingest_dag, sample_feeds, data_dir):
+    """`day` writes that day whatever the run's date; `feed_ids` fetches only those; `refetch` ignores
+    the validators that made the previous run of the same feed answer 304."""
+    when = datetime(2026, 11, 28, 9, 15, tzinfo=UTC)
+    conf = {"day": "2026-11-21", "feed_ids": ["worlddesk"]}
+    first = ingest_dag.test(run_after=when, logical_date=None, run_conf=conf)
+    assert first.state == "success"
+    assert not (data_dir / "snapshots" / "date=2026-11-28").exists()
+    health = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-21")
+    assert list(health["feed_id"]) == ["worlddesk"] and list(health["status"]) == ["ok"]
+    articles = len(pd.read_parquet(data_dir / "snapshots" / "date=2026-11-21"))
+    assert articles > 0
+
+    again = ingest_dag.test(run_after=when, logical_date=None, run_conf=conf)
+    rows = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-21")
+    assert list(rows[rows["run_id"] == again.run_id]["status"]) == ["not_modified"]
+
+    refetched = ingest_dag.test(run_after=when, logical_date=None, run_conf={**conf, "refetch": True})
+    rows = pd.read_parquet(data_dir / "feed_health" / "date=2026-11-21")
+    mine = rows[rows["run_id"] == refetched.run_id]
+    assert list(mine["status"]) == ["ok"] and mine["entries"].iloc[0] > 0, "refetch must fetch the body again"
+    assert len(pd.read_parquet(data_dir / "snapshots" / "date=2026-11-21")) == articles  # and never doubles
+
+
+def test_unknown_feed_id_fails_the_run_at_plan(ingest_dag, sample_feeds, data_dir):
+    run = ingest_dag.test(logical_date=datetime(2026, 11, 22, tzinfo=UTC), run_conf={"feed_ids": ["no-such-feed"]})
+    assert run.state == "failed"
+    assert not (data_dir / "snapshots").exists()

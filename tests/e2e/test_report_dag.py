@@ -10,10 +10,12 @@ the execution API, the report, the failure callback) is Airflow and feedmon runn
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.fixtures.factories import OneDay
 from tests.fixtures.webhook import webhook_receiver
 
 pytestmark = pytest.mark.e2e
@@ -227,3 +229,14 @@ def test_missed_deadline_reaches_the_webhook(airflow_home, tmp_path, receiver):
     assert alert["dag_id"] == "feedmon_deadline_probe" and alert["run_id"] == run_id
     assert "was not finished by its deadline" in alert["what"] and "still queued" in alert["what"]
     assert alert["run_link"].startswith("http://airflow.test:8081/dags/feedmon_deadline_probe/runs/")
+
+
+def test_manual_report_of_the_date_param(dags, one_day):
+    """The trigger form's `date` picks the day; without it a manual run would report its run_after day."""
+    day = OneDay.DAY.isoformat()
+    report_dag = dags.get_dag("feedmon_daily_report")
+    run = report_dag.test(run_after=datetime(2026, 11, 30, 8, 0, tzinfo=UTC), logical_date=None, run_conf={"date": day})
+    assert run.state == "success"
+    report = Path(one_day.data_dir) / "reports" / f"date={day}" / "report.md"
+    assert report.read_text(encoding="utf-8").startswith(f"# feedmon daily report — {day}")
+    assert not (Path(one_day.data_dir) / "reports" / "date=2026-11-30").exists()

@@ -8,6 +8,7 @@ which is what the triggerer runs when a Deadline Alert is missed.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -150,3 +151,62 @@ def test_unexpected_context_still_alerts(receiver, data_dir):
     assert body["alert"]["kind"] == "run_failed" and body["alert"]["run_id"] == "r-odd"
     assert body["alert"]["title"] == "feedmon_ingest run needs attention"
     assert "could not be built (ValueError" in body["alert"]["what"]
+
+
+# --------------------------------------------------------------------------- alerts through an Airflow Connection
+@pytest.fixture
+def conn_receiver(monkeypatch):
+    """A local receiver reachable only through the Airflow Connection ``feedmon_alerts`` (no webhook)."""
+    with webhook_receiver() as rec:
+        monkeypatch.delenv("FEEDMON_ALERT_WEBHOOK", raising=False)
+        monkeypatch.setenv("FEEDMON_ALERT_CONN_ID", "feedmon_alerts")
+        monkeypatch.setenv("AIRFLOW__API__BASE_URL", UI)
+        conn = {"conn_type": "http", "host": f"{rec.base_url}/hooks/feedmon", "extra": {"X-Feedmon-Token": "t0k"}}
+        monkeypatch.setenv("AIRFLOW_CONN_FEEDMON_ALERTS", json.dumps(conn))
+        yield rec
+
+
+def test_notifier_reaches_the_receiver_through_a_connection(conn_receiver, data_dir):
+    when = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    notifier = FeedmonNotifier()
+    notifier(failure_context("publish", "scheduled__conn", when))
+    [request] = [r for r in conn_receiver.requests if r["path"] == "/hooks/feedmon"]
+    assert request["json"]["alert"]["kind"] == "run_failed"
+    assert request["json"]["text"].startswith("[feedmon ERROR] feedmon_ingest run failed at publish")
+    assert request["headers"]["X-Feedmon-Token"] == "t0k"  # the connection's extra: request headers
+    assert request["headers"]["User-Agent"].startswith("feedmon-alerts/")
+
+
+def test_data_alerts_through_a_connection_are_sent_once(conn_receiver, settings, monkeypatch):
+    monkeypatch.setenv("FEEDMON_MAX_FAILED_SHARE", "0.3")
+    ctx = failure_context("check_feed_health", RUN2, datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
+    assert [a["kind"] for a in check_and_deliver(ctx)] == ["failed_feeds"]
+    assert check_and_deliver(ctx) == []  # recorded: the receiver accepted it
+    assert [b["alert"]["kind"] for b in conn_receiver.wait_for(2, timeout=0.5)] == ["failed_feeds"]
+
+
+def test_a_refusing_connection_leaves_the_alert_for_the_next_run(conn_receiver, settings, monkeypatch, caplog):
+    monkeypatch.setenv("FEEDMON_MAX_FAILED_SHARE", "0.3")
+    conn = {"conn_type": "http", "host": f"{conn_receiver.base_url}/fail"}
+    monkeypatch.setenv("AIRFLOW_CONN_FEEDMON_ALERTS", json.dumps(conn))
+    ctx = failure_context("check_feed_health", RUN2, datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
+    assert [a["kind"] for a in check_and_deliver(ctx)] == ["failed_feeds"]
+    assert "alert connection feedmon_alerts failed for failed_feeds alert" in caplog.text
+    assert [a["kind"] for a in check_and_deliver(ctx)] == ["failed_feeds"]  # not recorded: tried again
+    assert [r["path"] for r in conn_receiver.requests] == ["/fail", "/fail"]
+
+
+def test_a_missing_connection_never_breaks_the_callback(data_dir, monkeypatch, caplog):
+    monkeypatch.setenv("FEEDMON_ALERT_CONN_ID", "feedmon_not_defined")
+    monkeypatch.delenv("FEEDMON_ALERT_WEBHOOK", raising=False)
+    notifier = FeedmonNotifier()
+    notifier(failure_context("publish", "scheduled__y", datetime(2026, 11, 27, 12, 0, tzinfo=UTC)))
+    assert [a.kind for a in notifier.sent] == ["run_failed"]
+    assert "alert connection feedmon_not_defined failed" in caplog.text
+
+
+def test_webhook_and_connection_both_get_the_alert(conn_receiver, data_dir, monkeypatch):
+    monkeypatch.setenv("FEEDMON_ALERT_WEBHOOK", f"{conn_receiver.base_url}/plain")
+    FeedmonNotifier()(failure_context("publish", "scheduled__z", datetime(2026, 11, 27, 12, 0, tzinfo=UTC)))
+    conn_receiver.wait_for(2)
+    assert sorted(r["path"] for r in conn_receiver.requests) == ["/hooks/feedmon", "/plain"]

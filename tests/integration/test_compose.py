@@ -305,17 +305,26 @@ def test_start_order_waits_for_health_and_migration(services: dict[str, Any]) ->
     assert init_env.get("_AIRFLOW_DB_MIGRATE") == "true"
 
 
-def test_image_is_built_from_our_lock_and_airflow_version(compose: dict[str, Any]) -> None:
+def test_image_is_built_from_the_dockerfile(compose: dict[str, Any]) -> None:
+    """The Dockerfile itself is checked by tests/unit/test_dockerfile.py."""
     build = compose["x-airflow-common"]["build"]
-    dockerfile = build["dockerfile_inline"]
-    base = re.search(r"^FROM apache/airflow:(\S+)", dockerfile, re.M)
-    assert base, dockerfile
-    assert base.group(1) == f"{version('apache-airflow')}-python3.11"
-    assert "--require-hashes" in dockerfile
-    copied = re.search(r"^COPY (\S+) ", dockerfile, re.M)
-    assert copied and (REPO / build["context"] / copied.group(1)).is_file()
+    assert "dockerfile_inline" not in build
+    assert (REPO / build["context"] / build["dockerfile"]).resolve() == REPO / "Dockerfile"
     env = compose["x-airflow-common"]["environment"]
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in env
+
+
+def test_init_creates_the_fetch_pool_after_migrating(services: dict[str, Any], dev_env: dict[str, str]) -> None:
+    """The fetch tasks run in `feedmon_fetch`; without the pool the scheduler never starts them."""
+    from feedmon.airflow.tasks import FETCH_POOL
+
+    script = interpolate("\n".join(services["airflow-init"]["command"]), dev_env)
+    pool = re.search(r"airflow pools set (\S+) \"?(\d+)\"?", script)
+    assert pool, script
+    assert pool.group(1) == FETCH_POOL and int(pool.group(2)) >= 1
+    assert interpolate("${FEEDMON_FETCH_POOL_SLOTS:-8}", {"FEEDMON_FETCH_POOL_SLOTS": "3"}) == "3"
+    # The entrypoint migrates on its first call (_AIRFLOW_DB_MIGRATE): the pool comes after that call.
+    assert script.index("/entrypoint airflow version") < pool.start()
 
 
 # ---- secrets -------------------------------------------------------------------------------------------

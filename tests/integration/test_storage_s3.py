@@ -305,3 +305,57 @@ def test_feedmon_run_writes_its_snapshot_to_s3(s3: LocalS3, sample_feeds: Path) 
     assert rows > 0
     assert distinct_ids == rows, "the rerun doubled rows"
     assert with_countries > 0
+
+
+# ---- credentials from an Airflow Connection (FEEDMON_DATA_CONN_ID) ----------------------------------------
+
+
+def test_the_pipeline_reaches_s3_through_an_airflow_connection(
+    s3: LocalS3, sample_feeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the connection knows the store: no AWS_* credentials, and AWS_ENDPOINT_URL points nowhere.
+
+    Every reader of the data dir must get the connection's options: storage (snapshots, feed health),
+    the fetch state store (its own fsspec handle) and DuckDB's fsspec bridge (the Feed monitor).
+    """
+    import fsspec.config
+
+    from feedmon import pipeline
+    from feedmon.airflow.tasks import task_settings
+
+    monkeypatch.setattr(fsspec.config, "conf", {})  # the process-wide defaults this test sets go with it
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    with socket.socket() as s:  # a port nobody listens on: without the connection, nothing can work
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("FEEDMON_DATA_DIR", f"s3://{BUCKET}/via-connection")
+    _reset_s3fs()
+
+    without = Settings.from_env()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - no credentials or no endpoint: botocore's choice
+        storage.write_bytes_atomic(storage.join(without.data_dir, "probe"), b"x")
+
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FEEDMON_S3", json.dumps(conn))
+    monkeypatch.setenv("FEEDMON_DATA_CONN_ID", "feedmon_s3")
+    settings = task_settings()
+    summary = pipeline.run_cycle(settings, DAY, "manual__via-connection")
+    assert summary["articles"] > 10
+
+    keys = s3.keys("via-connection/")
+    assert "via-connection/snapshots/date=2026-11-28/articles.parquet" in keys
+    assert [k for k in keys if k.startswith("via-connection/feed_health/date=2026-11-28/")]
+    assert [k for k in keys if k.startswith("via-connection/state/fetch/")], "the fetch state store missed it"
+    assert not [k for k in keys if k.startswith("via-connection/work/")]
+
+    from feedmon.monitor.queries import FeedMonitor
+
+    with FeedMonitor(settings.data_dir) as monitor:  # the Feed monitor: DuckDB over the fsspec bridge
+        assert monitor.day_figures(DAY).articles == summary["articles"]

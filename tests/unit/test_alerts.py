@@ -181,3 +181,38 @@ def test_a_feed_silent_for_a_day_is_named_while_others_still_bring_news(data_dir
     # A feed removed from the feeds file is no longer judged.
     feeds.write_text("feeds:\n  - {id: lively, url: 'https://a.example/rss'}\n")
     assert alerts.silent_feeds_alert(s, now) is None
+
+
+# --------------------------------------------------------------------------- other channels
+def test_channels_get_the_alert_and_decide_delivery(caplog):
+    got: list[alerts.Alert] = []
+    alert = make_alert()
+
+    def accept(a: alerts.Alert) -> bool:
+        got.append(a)
+        return True
+
+    def refuse(_a: alerts.Alert) -> bool:
+        return False
+
+    def crash(_a: alerts.Alert) -> bool:
+        raise RuntimeError("bug in a channel")
+
+    assert alerts.deliver(alert, None, channels=[crash, refuse, accept]) is True
+    assert got == [alert], "a crashing channel must not cost the next one its alert"
+    assert "crashed" in caplog.text
+    assert alerts.deliver(alert, None, channels=[refuse]) is False
+
+
+def test_deliver_once_records_only_what_a_channel_accepted(settings):
+    alert = make_alert()
+    now = T2 + timedelta(minutes=1)
+    # Down: nothing recorded, so the next run tries again.
+    assert alerts.deliver_once(settings, [alert], now, channels=[lambda _a: False]) == [alert]
+    assert alerts.unsent(settings, [alert], now) == [alert]
+    # Up: recorded, and not sent again within the repeat window.
+    sent: list[alerts.Alert] = []
+    channel = lambda a: sent.append(a) or True  # noqa: E731
+    assert alerts.deliver_once(settings, [alert], now, channels=[channel]) == [alert]
+    assert alerts.deliver_once(settings, [alert], now + timedelta(minutes=30), channels=[channel]) == []
+    assert sent == [alert]

@@ -117,3 +117,20 @@ def test_settings_sections_come_from_the_environment():
     assert s.alerts.stale_hours == 6 and s.alerts.run_timeout_minutes == 25
     with pytest.raises(ConfigError, match="FEEDMON_FETCH_MAX_BYTES"):
         Settings.from_env(environ={"FEEDMON_FETCH_MAX_BYTES": "lots"})
+
+
+def test_connection_ids_and_retention_come_from_the_environment(monkeypatch):
+    s = Settings.from_env()
+    assert (s.data_conn_id, s.alerts.conn_id, s.raw_retention_days) == (None, None, 30)
+    monkeypatch.setenv("FEEDMON_DATA_CONN_ID", "feedmon_s3")
+    monkeypatch.setenv("FEEDMON_ALERT_CONN_ID", "feedmon_alerts")
+    monkeypatch.setenv("FEEDMON_RAW_RETENTION_DAYS", "7")
+    s = Settings.from_env()
+    assert (s.data_conn_id, s.alerts.conn_id, s.raw_retention_days) == ("feedmon_s3", "feedmon_alerts", 7)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "a week"])
+def test_retention_must_be_a_positive_whole_number_of_days(monkeypatch, value):
+    monkeypatch.setenv("FEEDMON_RAW_RETENTION_DAYS", value)
+    with pytest.raises(ConfigError, match="FEEDMON_RAW_RETENTION_DAYS"):
+        Settings.from_env()

@@ -26,6 +26,11 @@ LAYERS = [
 DEFERRED_UP = {("ids", "textsig")}  # content hashes use textsig's word normalisation; numpy stays unloaded
 
 
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def _module(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -51,7 +56,8 @@ def _imports() -> dict[str, set[str]]:
                 continue
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "feedmon":
                 names = [f"feedmon.{a.name}" for a in node.names] if node.module == "feedmon" else [node.module]
-                deps.update(names)
+                # `from feedmon import __version__`: a name of the package root, not a module
+                deps.update(n if _is_module(n) else "feedmon" for n in names)
             elif isinstance(node, ast.Import):
                 deps.update(a.name for a in node.names if a.name.split(".")[0] == "feedmon")
         graph[_module(path)] = deps - {_module(path)}
@@ -63,6 +69,8 @@ def _top(module: str) -> str:
 
 
 def _layer(module: str) -> int:
+    if module == "feedmon":  # the package root: a docstring and the version, below everything
+        return -1
     return next(i for i, row in enumerate(LAYERS) if _top(module) in row)
 
 

@@ -2,7 +2,8 @@
 
 Everything here only translates an Airflow context (a dict whose shape depends on who calls: the DAG
 processor for run callbacks, ``dag.test()``, the triggerer for Deadline Alerts) into an
-:class:`feedmon.alerts.Alert` and hands it to :func:`feedmon.alerts.deliver`.
+:class:`feedmon.alerts.Alert` and hands it to :func:`feedmon.alerts.deliver`, with the Airflow
+Connection ``FEEDMON_ALERT_CONN_ID`` as an extra channel (:mod:`feedmon.airflow.connections`).
 
 Wiring in a DAG (see docs/alerts.md and ``dags/feedmon_ingest.py``)::
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 # AsyncCallback and the Deadline names are exported lazily by airflow.sdk; mypy does not see them.
@@ -36,11 +37,13 @@ from airflow.sdk import (  # type: ignore[attr-defined]
 from airflow.sdk.configuration import conf
 
 from feedmon import alerts
-from feedmon.airflow.tasks import context_field, run_day
+from feedmon.airflow.connections import alert_channels
+from feedmon.airflow.tasks import context_field, run_day, run_time, task_settings
 from feedmon.config import (
     DEFAULT_DEADLINE_MINUTES,
     ConfigError,
     Settings,
+    alert_conn_id_from_env,
     alert_webhook_from_env,
     deadline_minutes_from_env,
     run_timeout_minutes_from_env,
@@ -97,15 +100,6 @@ def run_identity(context: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return dag_id, run_id
 
 
-def run_time(context: Mapping[str, Any]) -> datetime:
-    """The run's "now" for staleness: data-interval end, else ``run_after``; never the wall clock
-    unless Airflow gave neither."""
-    dag_run = context.get("dag_run")
-    when = as_utc(context.get("data_interval_end") or context_field(dag_run, "data_interval_end"))
-    when = when or as_utc(context_field(dag_run, "run_after"))
-    return when or datetime.now(UTC)
-
-
 # --------------------------------------------------------------------------- the notifier
 class FeedmonNotifier(BaseNotifier):
     """Turns a run-level Airflow event into one :class:`feedmon.alerts.Alert` and delivers it.
@@ -145,7 +139,7 @@ class FeedmonNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         """Build and deliver the alert; a webhook failure is logged inside :func:`alerts.deliver`."""
         try:
-            settings: Settings | None = Settings.from_env()
+            settings: Settings | None = task_settings()
         except ConfigError:  # a malformed setting must not swallow the alert about this run
             log.exception("feedmon settings unreadable; alerting with what is known")
             settings = None
@@ -165,11 +159,13 @@ class FeedmonNotifier(BaseNotifier):
         if alert is None:
             return
         webhook = self.webhook_url or (settings.alerts.webhook if settings else alert_webhook_from_env())
+        conn_id = settings.alerts.conn_id if settings else alert_conn_id_from_env()
+        channels = alert_channels(conn_id, self.timeout)
         if alert.kind == alerts.FAILED_FEEDS and settings is not None:
             # shared with the data-alerts task: send each condition once
-            alerts.deliver_once(settings, [alert], run_time(context), webhook, timeout=self.timeout)
+            alerts.deliver_once(settings, [alert], run_time(context), webhook, channels=channels, timeout=self.timeout)
         else:
-            alerts.deliver(alert, webhook, timeout=self.timeout)
+            alerts.deliver(alert, webhook, timeout=self.timeout, channels=channels)
         self.sent.append(alert)
 
     async def async_notify(self, context: Any) -> None:
@@ -275,12 +271,13 @@ class FeedmonNotifier(BaseNotifier):
 # --------------------------------------------------------------------------- the data-alerts task
 def check_and_deliver(context: Mapping[str, Any], webhook_url: str | None = None) -> list[dict[str, Any]]:
     """Compute the data alerts of the run in ``context`` and send the ones not sent yet."""
-    settings = Settings.from_env()
+    settings = task_settings()
     dag_id, run_id = run_identity(context)
     link = alerts.run_url(base_url(), dag_id, run_id) if dag_id and run_id else None
     now = run_time(context)
     found = alerts.check_data(settings, run_day(context), now, run_id=run_id, dag_id=dag_id, run_link=link)
-    return [a.to_dict() for a in alerts.deliver_once(settings, found, now, webhook_url)]
+    channels = alert_channels(settings.alerts.conn_id)
+    return [a.to_dict() for a in alerts.deliver_once(settings, found, now, webhook_url, channels=channels)]
 
 
 @task(task_id="raise_data_alerts", trigger_rule="all_done", retries=0)

@@ -5,7 +5,7 @@ at parse time. Split along its seams:
 
 * :mod:`~feedmon.alerts.record`: the :class:`Alert` and its kinds;
 * :mod:`~feedmon.alerts.checks`: the data checks of a run (failed-feed share, staleness);
-* :mod:`~feedmon.alerts.delivery`: the log, and a JSON POST to the run's webhook;
+* :mod:`~feedmon.alerts.delivery`: the log, a JSON POST to the run's webhook, and other channels;
 * :mod:`~feedmon.alerts.ledger`: each condition sent once, recorded only once delivered.
 
 Reading feed health and snapshots is :mod:`feedmon.outputs`' job; thresholds and the webhook come
@@ -20,7 +20,7 @@ from feedmon.alerts.checks import (
     silent_feeds_alert,
     stale_alert,
 )
-from feedmon.alerts.delivery import DEFAULT_WEBHOOK_TIMEOUT, USER_AGENT, deliver, run_url
+from feedmon.alerts.delivery import DEFAULT_WEBHOOK_TIMEOUT, USER_AGENT, Channel, deliver, run_url
 from feedmon.alerts.ledger import DEFAULT_REPEAT_HOURS, deliver_once, filter_unsent, record_sent, unsent
 from feedmon.alerts.record import FAILED_FEEDS, KINDS, RUN_FAILED, RUN_LATE, STALE, Alert
 
@@ -34,6 +34,7 @@ __all__ = [
     "STALE",
     "USER_AGENT",
     "Alert",
+    "Channel",
     "check_data",
     "deliver",
     "deliver_once",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedmon import storage
-from feedmon.alerts.delivery import deliver
+from feedmon.alerts.delivery import Channel, deliver
 from feedmon.alerts.record import Alert
 from feedmon.config import Settings
 from feedmon.timeutil import as_utc
@@ -73,16 +73,24 @@ def filter_unsent(
 
 
 def deliver_once(
-    settings: Settings, alerts: Sequence[Alert], now: datetime, webhook_url: str | None = None, **kwargs: Any
+    settings: Settings,
+    alerts: Sequence[Alert],
+    now: datetime,
+    webhook_url: str | None = None,
+    *,
+    channels: Sequence[Channel] = (),
+    **kwargs: Any,
 ) -> list[Alert]:
     """Deliver the alerts not sent recently and record only those that got through.
 
-    The webhook is ``webhook_url``, else the run's ``settings.alerts.webhook``. An alert is recorded
-    when the webhook accepted it, or when no webhook is configured (the log is then the delivery);
-    a webhook that is down leaves it unrecorded, so the next run tries again.
+    The webhook is ``webhook_url``, else the run's ``settings.alerts.webhook``; ``channels`` are the
+    other ways out (see :func:`~feedmon.alerts.delivery.deliver`). An alert is recorded when one of
+    them accepted it, or when none is configured (the log is then the delivery); a webhook or
+    connection that is down leaves it unrecorded, so the next run tries again.
     """
     url = webhook_url or settings.alerts.webhook
+    configured = bool(url or channels)
     fresh = unsent(settings, alerts, now)
-    delivered = [a for a in fresh if deliver(a, url, **kwargs) or not url]
+    delivered = [a for a in fresh if deliver(a, url, channels=channels, **kwargs) or not configured]
     record_sent(settings, delivered, now)
     return fresh

@@ -102,12 +102,14 @@ def fetch_feeds(
 
     ``state_dir=None`` fetches statelessly (no conditional GET, no backoff). ``commit_state=False``
     leaves the state store unchanged (see :func:`~feedmon.fetch.state.commit_fetch_state`). ``force``
-    ignores backoff. ``now`` (aware) decides backoff and, when given, is every row's ``fetched_at``.
-    ``on_result`` is called once per feed as it finishes (from worker threads, one call at a time).
+    (a refetch) ignores backoff and the saved validators: every feed is fetched whole, and its state
+    (failure streak, new validators) still moves on as usual. ``now`` (aware) decides backoff and,
+    when given, is every row's ``fetched_at``. ``on_result`` is called once per feed as it finishes
+    (from worker threads, one call at a time).
     """
     store = FetchStateStore.under(state_dir) if state_dir else None
-    run = _FetchRun(feeds, settings or FetchSettings(), store, now, on_result)
-    jobs = run.plan(force=force)
+    run = _FetchRun(feeds, settings or FetchSettings(), store, now, on_result, force=force)
+    jobs = run.plan()
     if jobs:
         run.fetch(jobs, commit_state=commit_state)
     return run.rows()
@@ -123,8 +125,11 @@ class _FetchRun:
         store: FetchStateStore | None,
         now: datetime | None,
         on_result: Callable[[FetchResult], None] | None,
+        *,
+        force: bool = False,
     ) -> None:
         self.feeds = feeds
+        self.force = force
         self.settings = settings
         self.store = store
         self.now = now  # every row's fetched_at when given
@@ -139,7 +144,7 @@ class _FetchRun:
         """The results so far, in input order."""
         return [r for r in self.results if r is not None]
 
-    def plan(self, *, force: bool) -> list[_Job]:
+    def plan(self) -> list[_Job]:
         """Read every feed's state; feeds still in backoff get their row now, the rest become jobs."""
         feeds, store = self.feeds, self.store
         priors: list[FeedState | None] = [None] * len(feeds)
@@ -151,7 +156,7 @@ class _FetchRun:
             prior = priors[i]
             if (
                 prior is not None
-                and not force
+                and not self.force
                 and prior.url == feed.url
                 and prior.next_poll_at is not None
                 and self.clock_now < prior.next_poll_at
@@ -212,7 +217,8 @@ class _FetchRun:
         try:
             while (job := scheduler.next_job()) is not None:
                 try:
-                    out = fetcher.attempt(job.feed, job.prior)
+                    # A refetch sends no validators, so the server cannot answer 304.
+                    out = fetcher.attempt(job.feed, None if self.force else job.prior)
                 except Exception as exc:  # a bug in one attempt must not sink the batch
                     log.exception("fetch of %s failed unexpectedly", job.feed.id)
                     out = Outcome("connection_error", error=f"internal error: {type(exc).__name__}: {exc}")

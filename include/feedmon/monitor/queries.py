@@ -175,7 +175,7 @@ class FeedMonitor:
         if not storage.is_local(data_dir):
             import fsspec
 
-            self._con.register_filesystem(fsspec.filesystem(data_dir.split("://", 1)[0]))
+            self._con.register_filesystem(fsspec.filesystem(storage.protocol_of(data_dir)))
         self._views: dict[tuple[str, date, date], str] = {}
 
     def close(self) -> None:
