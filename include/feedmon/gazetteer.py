@@ -66,9 +66,12 @@ ENV_VAR = "FEEDMON_GAZETTEER"
 #: the Sahel), party, country (any other country). WHAT evidence: term (and party).
 #: trap: a phrase whose words would otherwise count as WHAT ("trade war"); it swallows them.
 #: ignore: a phrase that swallows a place name inside it ("Latin America", "Georgia Tech").
-#: sport / market / disaster / protest / aid / migration: context words that damp the score of stories
-#: that merely mention a war, whose dead come from an accident, whose violence is a protest without
-#: armed groups, whose subject is arms aid or sanctions, or migration.
+#: sport / market / disaster / protest / aid / migration / health / past: context words that damp the
+#: score of stories that merely mention a war, whose dead come from an accident, whose violence is a
+#: protest without armed groups, whose subject is arms aid or sanctions, migration, an epidemic, or a
+#: war of the past (anniversaries, commemorations, legacies).
+#: city: a city of a country that is not a conflict theatre (CLDR's time-zone cities): where an
+#: attack happened when no conflict place is named ("attacks in Paris"), evidence of place like a country.
 KINDS = (
     "region",
     "place",
@@ -86,9 +89,14 @@ KINDS = (
     "aid",
     "migration",
     "health",
+    "past",
+    "city",
 )
-#: Context kinds: words that damp WHAT (see feedmon.tag) and never count as evidence of fighting.
-CONTEXT_KINDS = ("sport", "market", "disaster", "protest", "aid", "migration", "health")
+#: Context kinds: words that tell what else a story may be about (a match, a price, an accident, a
+#: protest, arms aid, migration, an epidemic, a past war remembered); the decision weighs them, and
+#: they never count as evidence of fighting.
+CONTEXT_KINDS = ("sport", "market", "disaster", "protest", "aid", "migration", "health", "past")
+COUNTRY_WEIGHT = 0.5  # a country with no conflict entry, or a city of one
 PARTY_WHAT = 0.3  # naming an armed group is itself some evidence of fighting (per party: ``what``)
 
 
@@ -463,7 +471,7 @@ def _country_entries(
             name_entry = Entry("region", f"region:{theatre}", theatre, tcodes, 1.0)
             dem_entry = Entry("demonym", f"region:{theatre}", theatre, tcodes, 1.0)
         else:
-            name_entry = dem_entry = Entry("country", f"country:{code}", None, (code,), 0.5)
+            name_entry = dem_entry = Entry("country", f"country:{code}", None, (code,), COUNTRY_WEIGHT)
         named[("country", code)] = name_entry
         named[("country-demonym", code)] = dem_entry
         spec = extras.get(code, {})
@@ -554,6 +562,60 @@ def _language_entries(
         b.stop.setdefault(fold_for_matching(str(w)), set()).add(lang)
 
 
+def _city_entries(
+    b: _Builder,
+    data: Mapping[str, Any],
+    regions: dict[str, Region],
+    named: dict[tuple[str, ...], Entry],
+    languages: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Cities from CLDR's time zones (Babel), in English and every listed language: a city of a
+    country-wide theatre is a place of it (Kabul, Juba); any other is a ``city`` of its country, evidence
+    of place like a country name, which says where an attack happened when no conflict place is named
+    ("attacks in Paris", "Brüksel'de patlama"). Added last, so a key that is already a region, place,
+    party or country keeps that meaning."""
+    spec = data.get("cities") or {}
+    areas = {str(a) for a in _as_list(spec.get("areas"), "cities.areas")}
+    if not areas:
+        return
+    skip = {str(s).casefold() for s in _as_list(spec.get("skip"), "cities.skip")}
+    from babel import Locale
+    from babel.core import get_global
+
+    theatre = {c: reg.name for reg in regions.values() if reg.kind == "country" for c in reg.countries}
+    locales = {lang: _LOCALES.get(lang, (lang,)) for lang in languages}
+    zones = {loc: Locale.parse(loc).time_zones for locs in locales.values() for loc in locs}
+    english_zones = Locale.parse("en").time_zones
+    for tz, code in sorted(get_global("zone_territories").items()):
+        if tz.split("/")[0] not in areas or ("country", code) not in named:
+            continue
+        english = tz.rsplit("/", 1)[-1].replace("_", " ")
+        english = english_zones.get(tz, {}).get("city", english)
+        if english.casefold() in skip:
+            continue
+        region = theatre.get(code)
+        if region is not None:
+            entry = named.setdefault(
+                ("place", region.casefold(), english.casefold()),
+                Entry("place", f"place:{english}", region, regions[region].countries, 1.0),
+            )
+        else:
+            entry = Entry("city", f"city:{english}", None, (code,), COUNTRY_WEIGHT)
+        b.add(english, entry)
+        for lang, locs in locales.items():
+            # case endings and clitics, but not the open ends German and Persian give names for their
+            # adjectives: "Prag*" would find "Pragmatismus"
+            morph = languages[lang].get("morphology")
+            morph = None if morph in _OPEN_MORPHOLOGIES else morph
+            for loc in locs:
+                local = zones[loc].get(tz, {}).get("city")
+                if local and local != english:
+                    b.add(local, entry, morphology=morph, name=True, lang=lang)
+
+
+_OPEN_MORPHOLOGIES = frozenset({"german", "persian"})
+
+
 def compile_gazetteer(
     data: Mapping[str, Any], files: tuple[str, ...] = (), languages: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Gazetteer:
@@ -567,6 +629,7 @@ def compile_gazetteer(
     for lang, spec in sorted((languages or {}).items()):
         disabled = frozenset(str(n).casefold() for n in data.get("disabled_regions", ()))
         _language_entries(b, lang, spec, named, regions, weights, disabled)
+    _city_entries(b, data, regions, named, languages or {})
     problems = [p for lst in (data.get("terms") or {}).values() for p in check_markers(_as_list(lst, "terms"), "terms")]
     if problems:
         raise GazetteerError("; ".join(problems))
