@@ -49,6 +49,7 @@ from feedmon.tag import (
     choose_countries,
     conflict_features,
     conflict_probability,
+    features_row,
     model_path,
     territory_features,
 )
@@ -103,13 +104,14 @@ class Row:
         self.gold = bool(item["is_conflict"])
         self.gold_countries = set(item.get("countries") or [])
         self.ev = ev
-        self.x = conflict_features(ev) if ev is not None else None
+        self.x = features_row(*conflict_features(ev)) if ev is not None else None
         self.cands = territory_features(ev) if ev is not None else {}
+        self.cand_rows = {c: features_row(f, m) for c, (f, m) in self.cands.items()}
 
 
 def build_rows() -> list[Row]:
     """Evidence of every dev item, as the pipeline would tag it."""
-    zero = TagModel(conflict=(0.0,) * len(CONFLICT_FEATURES), territory=(0.0,) * len(TERRITORY_FEATURES))
+    zero = TagModel.from_weights([0.0] * len(CONFLICT_FEATURES), [0.0] * len(TERRITORY_FEATURES))
     tagger = ConflictTagger(load_gazetteer(), model=zero)
     rows = []
     for part, item in dev_items():
@@ -122,7 +124,7 @@ def matrices(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     """(conflict X, y) over items with evidence, (territory X, y) over gold-conflict items' candidates."""
     cx = [r.x for r in rows if r.x is not None]
     cy = [r.gold for r in rows if r.x is not None]
-    tx = [f for r in rows if r.gold for f in r.cands.values()]
+    tx = [f for r in rows if r.gold for f in r.cand_rows.values()]
     ty = [c in r.gold_countries for r in rows if r.gold for c in r.cands]
     return (
         np.array(cx, dtype=float),
@@ -142,9 +144,10 @@ def predict(row: Row, wc: np.ndarray, wt: np.ndarray, threshold: float = 0.5) ->
     """What the tagger's own decision code says with these weights (no evidence: not conflict)."""
     if row.x is None or row.ev is None:
         return False, set()
-    if conflict_probability(row.ev, tuple(map(float, wc))) < threshold:
+    model = TagModel.from_weights(wc, wt)
+    if conflict_probability(row.ev, model.conflict) < threshold:
         return False, set()
-    return True, set(choose_countries(row.cands, tuple(map(float, wt))))
+    return True, set(choose_countries(row.cands, model.territory))
 
 
 def measures(rows: Sequence[Row], preds: Sequence[tuple[bool, set[str]]]) -> dict[str, dict[str, Any]]:

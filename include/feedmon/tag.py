@@ -25,26 +25,30 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import compress
 from operator import mul
 from pathlib import Path
 from typing import Any
 
 from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer
-from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_for_matching, unspaced_script, word_at
+from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_bytes, fold_for_matching, unspaced_script, word_at
 from feedmon.models import TagResult
 
 __all__ = [
     "CONFLICT_FEATURES",
     "TERRITORY_FEATURES",
+    "Candidates",
     "ConflictTagger",
     "Evidence",
     "TagModel",
     "choose_countries",
     "conflict_features",
     "conflict_probability",
+    "features_row",
     "load_model",
     "split_dateline",
     "territory_features",
@@ -121,76 +125,71 @@ _SHOWN: dict[tuple[str, str], str] = {}
 
 class Evidence:
     """What the automaton found in one article, gathered: the input of both models (and of their
-    training, ``eval/tagging/train_weights.py``)."""
+    training, ``eval/tagging/train_weights.py``). Scalars default to the class attributes, so an
+    article sets only what it has."""
 
-    __slots__ = (
-        "context",
-        "fighting",
-        "force",
-        "has_title",
-        "labels",
-        "market_title",
-        "medium_body",
-        "medium_title",
-        "party_what",
-        "places",
-        "silent",
-        "strong",
-        "strong_body",
-        "strong_title",
-        "tier",
-        "title_country",
-        "title_where",
-        "traps",
-        "weak",
-        "what",
-        "where",
-    )
+    has_title = title_where = title_country = market_title = False
+    strong = fighting = silent = False
+    strong_title = strong_body = medium_title = medium_body = force = weak = traps = 0
+    what = where = party_what = 0.0
+    tier = 9  # best place tier named (the dateline counts only when nothing else is named)
 
     def __init__(self) -> None:
         self.labels: list[str] = []  # the evidence labels, as shown
         self.places: list[tuple[int, Entry, int]] = []  # (tier, entry, segment) of every place evidence
         self.context: dict[str, int] = {}  # context kind -> words seen
-        self.has_title = self.title_where = self.title_country = self.market_title = False
-        self.strong = self.fighting = self.silent = False
-        self.strong_title = self.strong_body = self.medium_title = self.medium_body = self.force = self.weak = 0
-        self.traps = 0
-        self.what = self.where = self.party_what = 0.0
-        self.tier = 9  # best place tier named (the dateline counts only when nothing else is named)
 
 
-def gather(kept: list[tuple[int, Entry, str]], has_title: bool, generic: frozenset[str]) -> Evidence:
-    """Gather the kept matches ``(segment, entry, words as written)`` of one article."""
+def _gather(
+    raw: list[tuple[int, int, int, str, Entry]],
+    hay: str,
+    t_end: int,
+    d_end: int,
+    in_bytes: bool,
+    generic: frozenset[str],
+) -> Evidence:
+    """Gather the sorted matches ``(start, -end, mode, key, entry)`` of one article: a match inside
+    a longer one is dropped (keys share their boundary spaces, so neighbours never count as nested);
+    each kept one is read as evidence of place, of fighting, or of context."""
     ev = Evidence()
-    ev.has_title = has_title
-    where = 0.0
-    terms: dict[str, float] = {}  # term label -> strongest weight seen (title-boosted)
-    written: dict[str, list[str]] = {}  # term label -> the words as the article has them
-    levels: dict[str, float] = {}
-    title_terms: set[str] = set()
-    places = ev.places
+    ev.has_title = has_title = t_end > 1
     labels = ev.labels
+    places = ev.places
     context = ev.context
+    where = 0.0
+    terms: dict[str, list[Any]] = {}  # term label -> [weight (title-boosted), level, in title, words as written]
     trap_heads: tuple[str, ...] = ()
     party_miss = 1.0  # naming armed groups is some evidence of fighting (each party its own weight)
     parties = 0
     tier_best = 9
-    for seg, e, surface in kept:
-        kind = e.kind
+    max_end = -1
+    for start, neg_end, mode, key, entry in raw:
+        end = -neg_end
+        if end <= max_end:
+            continue
+        max_end = end
+        seg = _SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY)
+        if mode in (MODE_EXACT, MODE_INFIX):
+            surface = key
+        else:
+            surface = word_at(hay, start, end + 1, mode)
+            if in_bytes:
+                surface = surface.encode("latin-1").decode("utf-8")
+        kind, label, _region, _countries, weight, heads, _langs, what = entry
         if kind == "term":
-            label = e.label
-            forms = written.get(label)
-            if forms is None:
-                written[label] = [surface]
-                levels[label] = e.weight
-            elif surface not in forms:
-                forms.append(surface)
-            w = e.weight
+            w = weight
             if seg == _SEG_TITLE:
-                title_terms.add(label)
-                w = min(w * TITLE_BOOST, TITLE_CAP)
-            if w > terms.get(label, 0.0):
-                terms[label] = w
+                w = w * TITLE_BOOST if w * TITLE_BOOST < TITLE_CAP else TITLE_CAP
+            rec = terms.get(label)
+            if rec is None:
+                terms[label] = [w, weight, seg == _SEG_TITLE, [surface]]
+            else:
+                if w > rec[0]:
+                    rec[0] = w
+                if seg == _SEG_TITLE:
+                    rec[2] = True
+                if surface not in rec[3]:
+                    rec[3].append(surface)
             continue
         if kind == "ignore":
             continue
@@ -198,10 +197,11 @@ def gather(kept: list[tuple[int, Entry, str]], has_title: bool, generic: frozens
             if kind in _WHERE_KINDS and kind != "party":
                 if where < DATELINE_WHERE:
                     where = DATELINE_WHERE
-                places.append((_TIER_DATELINE, e, seg))
-                labels.append("dateline:" + e.label.split(":", 1)[1])
+                places.append((_TIER_DATELINE, entry, seg))
+                labels.append("dateline:" + label.split(":", 1)[1])
             continue
-        labels.append(_shown(e, surface))
+        shown = _SHOWN.get((label, surface))
+        labels.append(shown if shown is not None else _shown(entry, surface))
         tier = _TIERS.get(kind)
         if tier is not None:
             if tier < tier_best:
@@ -212,18 +212,18 @@ def gather(kept: list[tuple[int, Entry, str]], has_title: bool, generic: frozens
                 if seg == _SEG_TITLE:
                     ev.title_country = True
             elif tier == _TIER_PARTY:
-                if where < e.weight:
-                    where = e.weight
+                if where < weight:
+                    where = weight
                 if parties < 3:
-                    party_miss *= 1.0 - e.what
+                    party_miss *= 1.0 - what
                 parties += 1
             else:
                 where = 1.0
             if seg == _SEG_TITLE and tier < _TIER_COUNTRY:
                 ev.title_where = True
-            places.append((tier, e, seg))
+            places.append((tier, entry, seg))
         elif kind == "trap":
-            trap_heads += e.heads
+            trap_heads += heads
             ev.traps += 1
         else:
             context[kind] = context.get(kind, 0) + 1
@@ -234,31 +234,40 @@ def gather(kept: list[tuple[int, Entry, str]], has_title: bool, generic: frozens
     # article explains its head word everywhere ("trade war ... the war").
     miss = party_miss
     loud_title = False
-    for label, w in terms.items():
+    strong_title = strong_body = medium_title = medium_body = force = weak = 0
+    for label, (w, level, in_title, forms) in terms.items():
         if label in trap_heads:
             continue
-        labels.extend(["term:" + form for form in written[label]])
+        for form in forms:
+            labels.append("term:" + form)
         miss *= 1.0 - w
-        level = levels[label]
-        in_title = label in title_terms
-        loud_title = loud_title or in_title
+        if in_title:
+            loud_title = True
         if level >= STRONG_WEIGHT:
             ev.strong = True
             if label not in generic:
                 ev.fighting = True
             if in_title:
-                ev.strong_title += 1
+                strong_title += 1
             else:
-                ev.strong_body += 1
+                strong_body += 1
         elif level >= MEDIUM_WEIGHT:
             if in_title:
-                ev.medium_title += 1
+                medium_title += 1
             else:
-                ev.medium_body += 1
+                medium_body += 1
         elif level >= 0.2:
-            ev.force += 1
+            force += 1
         else:
-            ev.weak += 1
+            weak += 1
+    if terms:
+        ev.strong_title, ev.strong_body, ev.medium_title, ev.medium_body = (
+            strong_title,
+            strong_body,
+            medium_title,
+            medium_body,
+        )
+        ev.force, ev.weak = force, weak
     ev.what = 1.0 - miss
     ev.party_what = 1.0 - party_miss
     ev.where = where
@@ -269,9 +278,9 @@ def gather(kept: list[tuple[int, Entry, str]], has_title: bool, generic: frozens
 
 # ------------------------------------------------------------------------------------------ features
 
-#: Features of the conflict model, in the order of its weights (``tag_model.json``). Counts are capped
-#: (a tenth "killed" says little more than the third).
-CONFLICT_FEATURES = (
+#: Features of the conflict model, in the order of its weights (``tag_model.json``): first the
+#: flags (0 or 1), then the measures. Counts are capped (a tenth "killed" says little more than the third).
+CONFLICT_FLAGS = (
     "bias",
     "where: conflict region or place",
     "where: people of a theatre",
@@ -281,21 +290,28 @@ CONFLICT_FEATURES = (
     "where: a country or city",
     "title names a conflict place or party",
     "title names a country",
+    "a strong word that describes fighting",
+    "only generic strong words (war, invasion)",
+    "title silent on conflict",
+    "title silent, only generic strong words",
+    "no title",
+    "market word in the title",
+    "protest without a strong word",
+    "health without a strong word",
+    "aid without a fighting word",
+    "disaster without a fighting word",
+    "only a country, no strong word",
+)
+CONFLICT_MEASURES = (
     "what (log-odds of the noisy-or)",
     "strong words in the title",
     "strong words in the body",
-    "a strong word that describes fighting",
-    "only generic strong words (war, invasion)",
     "medium words in the title",
     "medium words in the body",
     "force words",
     "weak words",
     "parties' what",
-    "title silent on conflict",
-    "title silent, only generic strong words",
-    "no title",
     "traps",
-    "market word in the title",
     "sport",
     "disaster",
     "protest",
@@ -304,12 +320,8 @@ CONFLICT_FEATURES = (
     "migration",
     "market",
     "past",
-    "protest without a strong word",
-    "health without a strong word",
-    "aid without a fighting word",
-    "disaster without a fighting word",
-    "only a country, no strong word",
 )
+CONFLICT_FEATURES = CONFLICT_FLAGS + CONFLICT_MEASURES
 
 
 def _logit(p: float) -> float:
@@ -317,15 +329,22 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def conflict_features(ev: Evidence) -> tuple[float, ...]:
-    """The conflict model's inputs (:data:`CONFLICT_FEATURES`) for one article."""
+def conflict_features(ev: Evidence) -> tuple[tuple[bool, ...], tuple[float, ...]]:
+    """The conflict model's inputs for one article: its flags and its measures
+    (:data:`CONFLICT_FLAGS`, :data:`CONFLICT_MEASURES`)."""
     t = ev.tier
     c = ev.context
     strong, fighting = ev.strong, ev.fighting
     generic_only = strong and not fighting
-    protest, health, aid, disaster = c.get("protest", 0), c.get("health", 0), c.get("aid", 0), c.get("disaster", 0)
-    return (
-        1.0,
+    if c:
+        get = c.get
+        protest, health, aid, disaster = get("protest", 0), get("health", 0), get("aid", 0), get("disaster", 0)
+        sport, migration, market, past = get("sport", 0), get("migration", 0), get("market", 0), get("past", 0)
+    else:
+        protest = health = aid = disaster = sport = migration = market = past = 0
+    st, sb, mt, mb, fo, we = ev.strong_title, ev.strong_body, ev.medium_title, ev.medium_body, ev.force, ev.weak
+    flags = (
+        True,
         t == _TIER_REGION,
         t == _TIER_PEOPLE,
         t == _TIER_WIDE,
@@ -334,39 +353,43 @@ def conflict_features(ev: Evidence) -> tuple[float, ...]:
         t == _TIER_COUNTRY,
         ev.title_where,
         ev.title_country,
-        _logit(ev.what),
-        min(ev.strong_title, 2),
-        min(ev.strong_body, 3),
         fighting,
         generic_only,
-        min(ev.medium_title, 2),
-        min(ev.medium_body, 3),
-        min(ev.force, 2),
-        min(ev.weak, 3),
-        ev.party_what,
         ev.silent,
         ev.silent and generic_only,
         not ev.has_title,
-        min(ev.traps, 2),
         ev.market_title,
-        min(c.get("sport", 0), 2),
-        min(disaster, 2),
-        min(protest, 2),
-        min(health, 2),
-        min(aid, 2),
-        min(c.get("migration", 0), 2),
-        min(c.get("market", 0), 2),
-        min(c.get("past", 0), 2),
         protest > 0 and not strong,
         health > 0 and not strong,
         aid > 0 and not fighting,
         disaster > 0 and not fighting,
         ev.where < 0.8 and not strong,
     )
+    measures = (
+        _logit(ev.what),
+        st if st < 2 else 2,
+        sb if sb < 3 else 3,
+        mt if mt < 2 else 2,
+        mb if mb < 3 else 3,
+        fo if fo < 2 else 2,
+        we if we < 3 else 3,
+        ev.party_what,
+        ev.traps if ev.traps < 2 else 2,
+        sport if sport < 2 else 2,
+        disaster if disaster < 2 else 2,
+        protest if protest < 2 else 2,
+        health if health < 2 else 2,
+        aid if aid < 2 else 2,
+        migration if migration < 2 else 2,
+        market if market < 2 else 2,
+        past if past < 2 else 2,
+    )
+    return flags, measures
 
 
-#: Features of the territory model, for one country the evidence names (order of its weights).
-TERRITORY_FEATURES = (
+#: Features of the territory model, for one country the evidence names (order of its weights): flags,
+#: then measures.
+TERRITORY_FLAGS = (
     "bias",
     "a conflict region or place of it in the title",
     "a conflict region or place of it in the body",
@@ -380,13 +403,16 @@ TERRITORY_FEATURES = (
     "its name in the body",
     "a city of it in the title",
     "a city of it in the body",
-    "mentions (a third each, up to three)",
     "named at the article's best tier",
     "the only country named",
-    "one over the number of countries named",
     "a transnational party is named, and it is in the title",
 )
-_T_SLOT = {  # (tier, kind is city, in title) -> feature index
+TERRITORY_MEASURES = (
+    "mentions (a third each, up to three)",
+    "one over the number of countries named",
+)
+TERRITORY_FEATURES = TERRITORY_FLAGS + TERRITORY_MEASURES
+_T_SLOT = {  # (tier, kind is city, in title) -> flag index
     (_TIER_REGION, False, True): 1,
     (_TIER_REGION, False, False): 2,
     (_TIER_PEOPLE, False, True): 3,
@@ -403,39 +429,51 @@ _T_SLOT = {  # (tier, kind is city, in title) -> feature index
     (_TIER_COUNTRY, True, False): 12,
 }
 
+Candidates = dict[str, tuple[list[bool], tuple[float, float]]]
 
-def territory_features(ev: Evidence) -> dict[str, list[float]]:
-    """The territory model's inputs (:data:`TERRITORY_FEATURES`) for every country the evidence names."""
-    by: dict[str, list[float]] = {}
+
+def territory_features(ev: Evidence) -> Candidates:
+    """The territory model's inputs (flags, measures) for every country the evidence names."""
+    flags: dict[str, list[bool]] = {}
     best: dict[str, int] = {}
+    mentions: dict[str, int] = {}
     transnational = False
     slot = _T_SLOT
+    n_flags = len(TERRITORY_FLAGS)
     for tier, e, seg in ev.places:
         if not e.countries:
             transnational = transnational or tier == _TIER_PARTY
             continue
         idx = slot[(tier, e.kind == "city", seg == _SEG_TITLE)]
         for code in e.countries:
-            f = by.get(code)
+            f = flags.get(code)
             if f is None:
-                f = by[code] = [0.0] * len(TERRITORY_FEATURES)
-                f[0] = 1.0
+                f = flags[code] = [False] * n_flags
+                f[0] = True
                 best[code] = tier
-            elif tier < best[code]:
-                best[code] = tier
-            f[idx] = 1.0
-            f[13] += 1.0
-    if not by:
-        return by
+                mentions[code] = 1
+            else:
+                if tier < best[code]:
+                    best[code] = tier
+                mentions[code] += 1
+            f[idx] = True
+    if not flags:
+        return {}
     top = min(best.values())
-    n = len(by)
-    for code, f in by.items():
-        f[13] = min(f[13], 3.0) / 3.0
-        f[14] = float(best[code] == top)
-        f[15] = float(n == 1)
-        f[16] = 1.0 / n
-        f[17] = float(transnational and (f[9] or f[11]) > 0)
-    return by
+    n = len(flags)
+    out: Candidates = {}
+    for code, f in flags.items():
+        f[13] = best[code] == top
+        f[14] = n == 1
+        f[15] = transnational and (f[9] or f[11])
+        m = mentions[code]
+        out[code] = (f, ((m if m < 3 else 3) / 3.0, 1.0 / n))
+    return out
+
+
+def features_row(flags: Any, measures: Any) -> list[float]:
+    """Flags and measures as one row of numbers (for training and inspection)."""
+    return [float(x) for x in flags] + [float(x) for x in measures]
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -443,12 +481,25 @@ def territory_features(ev: Evidence) -> dict[str, list[float]]:
 
 @dataclass(frozen=True, slots=True)
 class TagModel:
-    """The two logistic models' weights (``feedmon/data/tag_model.json``)."""
+    """The two logistic models' weights (``feedmon/data/tag_model.json``), each split as its
+    features are: flags (summed where set), measures (multiplied)."""
 
-    conflict: tuple[float, ...]
-    territory: tuple[float, ...]
+    conflict: tuple[tuple[float, ...], tuple[float, ...]]
+    territory: tuple[tuple[float, ...], tuple[float, ...]]
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_weights(
+        cls, conflict: Sequence[float], territory: Sequence[float], threshold: float = 0.5, **info: Any
+    ) -> TagModel:
+        """Weights in the order of :data:`CONFLICT_FEATURES` and :data:`TERRITORY_FEATURES`."""
+        nc, nt = len(CONFLICT_FLAGS), len(TERRITORY_FLAGS)
+        c = tuple(float(w) for w in conflict)
+        t = tuple(float(w) for w in territory)
+        if len(c) != len(CONFLICT_FEATURES) or len(t) != len(TERRITORY_FEATURES):
+            raise ValueError("tag model: wrong number of weights")
+        return cls((c[:nc], c[nc:]), (t[:nt], t[nt:]), threshold, info)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "tag model") -> TagModel:
@@ -457,11 +508,11 @@ class TagModel:
             got = tuple(data.get(name, {}).get("features", ()))
             if got != expected:
                 raise ValueError(f"{where}: the {name} model was trained on other features; retrain it")
-        return cls(
-            conflict=tuple(float(w) for w in data["conflict"]["weights"]),
-            territory=tuple(float(w) for w in data["territory"]["weights"]),
-            threshold=float(data["conflict"].get("threshold", 0.5)),
-            info={k: v for k, v in data.items() if k not in ("conflict", "territory")},
+        return cls.from_weights(
+            data["conflict"]["weights"],
+            data["territory"]["weights"],
+            float(data["conflict"].get("threshold", 0.5)),
+            **{k: v for k, v in data.items() if k not in ("conflict", "territory")},
         )
 
 
@@ -482,25 +533,32 @@ def load_model(path: str | None = None) -> TagModel:
 TERRITORY_FLOOR = 0.4
 
 
-def choose_countries(candidates: dict[str, list[float]], weights: tuple[float, ...]) -> list[str]:
+_FLOOR_LOGIT = math.log(TERRITORY_FLOOR / (1.0 - TERRITORY_FLOOR))
+Weights = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _logodds(flags: Any, measures: Any, weights: Weights) -> float:
+    """The model's log-odds: the weights of the flags that are set, plus the weighted measures."""
+    return sum(compress(weights[0], flags)) + sum(map(mul, measures, weights[1]))
+
+
+def choose_countries(candidates: Candidates, weights: Weights) -> list[str]:
     """The countries whose territory model probability reaches 0.5; else the likeliest (ties all:
-    the three Sahel states of a story about the Sahel) if they reach :data:`TERRITORY_FLOOR`."""
-    probs = {c: round(_probability(f, weights), 6) for c, f in candidates.items()}
-    codes = [c for c, p in probs.items() if p >= 0.5]
-    if not codes and probs:
-        top = max(probs.values())
-        if top >= TERRITORY_FLOOR:
-            codes = [c for c, p in probs.items() if p == top]
-    return sorted(codes)
+    the three Sahel states of a story about the Sahel) if they reach :data:`TERRITORY_FLOOR`.
+    Compared as log-odds (0.5 is 0), rounded so that equal evidence ties."""
+    logits = {c: round(_logodds(f, m, weights), 6) for c, (f, m) in candidates.items()}
+    codes = [c for c, z in logits.items() if z >= 0.0]
+    if not codes and logits:
+        top = max(logits.values())
+        if top >= _FLOOR_LOGIT:
+            codes = [c for c, z in logits.items() if z == top]
+    codes.sort()
+    return codes
 
 
-def conflict_probability(ev: Evidence, weights: tuple[float, ...]) -> float:
+def conflict_probability(ev: Evidence, weights: Weights) -> float:
     """The conflict model's probability for the gathered evidence."""
-    return _probability(conflict_features(ev), weights)
-
-
-def _probability(features: tuple[float, ...] | list[float], weights: tuple[float, ...]) -> float:
-    z = sum(map(mul, features, weights))
+    z = _logodds(*conflict_features(ev), weights)
     return 1.0 / (1.0 + math.exp(-z)) if z > -30.0 else 0.0
 
 
@@ -540,30 +598,24 @@ class ConflictTagger:
             dateline, text = split_dateline(text)
         # one fold for the three parts (a fold's fixed cost is most of a title's), joined by a word
         # no key contains, so no match crosses from one part to the next
-        folded = fold_for_matching(f"{title} {_SEGMENT} {dateline or ''} {_SEGMENT} {text}")
-        hay = f" {folded} "
+        folded = fold_bytes(f"{title} {_SEGMENT} {dateline or ''} {_SEGMENT} {text}")
+        lang = language if language in self.gazetteer.languages else None
+        # the automaton of the article's language (the meaning of each key that counts in it); the
+        # Chinese ones match UTF-8 bytes (see Gazetteer.automaton_for)
+        if lang is None:
+            automaton, in_bytes = self.gazetteer.automaton_for(None, unspaced_script(folded.decode("utf-8")))
+        else:
+            automaton, in_bytes = self.gazetteer.automaton_for(lang)
+        hay = f" {folded.decode('latin-1' if in_bytes else 'utf-8')} "
         t_end = hay.find(_SEGMENT)
         d_end = hay.find(_SEGMENT, t_end + 1)
-        lang = language if language in self.gazetteer.languages else None
 
-        # All whole-word matches as (start, -end, mode, key, entry) with the automaton of the
-        # article's language (the meaning that counts in it); sorted, a match inside a longer one is
-        # dropped (keys share their boundary spaces, so neighbours never count as nested).
-        automaton = self.gazetteer.automaton_for(lang, lang is None and unspaced_script(hay))
+        # every whole-word match as (start, -end, mode, key, entry), in order
         raw = [(end - length + 1, -end, mode, key, entry) for end, (length, mode, key, entry) in automaton.iter(hay)]
         if not raw:
             return None
         raw.sort()
-        kept: list[tuple[int, Entry, str]] = []
-        max_end = -1
-        for start, neg_end, mode, key, entry in raw:
-            if -neg_end <= max_end:
-                continue
-            max_end = -neg_end
-            seg = _SEG_TITLE if start < t_end else (_SEG_DATELINE if start < d_end else _SEG_BODY)
-            surface = key if mode in (MODE_EXACT, MODE_INFIX) else word_at(hay, start, -neg_end + 1, mode)
-            kept.append((seg, entry, surface))
-        return gather(kept, t_end > 1, self.gazetteer.generic)
+        return _gather(raw, hay, t_end, d_end, in_bytes, self.gazetteer.generic)
 
     def decide(self, ev: Evidence) -> TagResult:
         """The two models over the gathered evidence."""
@@ -580,12 +632,15 @@ class ConflictTagger:
 def _region_names(ev: Evidence, codes: list[str]) -> list[str]:
     """The conflict regions behind the chosen territory: those of the best tier that names one of its
     countries; with no territory, the transnational parties (al-Qaeda) named."""
-    chosen = set(codes)
-    found = [(t, e.region) for t, e, _s in ev.places if e.region is not None and chosen.intersection(e.countries)]
-    found = [(t, r) for t, r in found if t < _TIER_DATELINE]
-    if found:
-        top = min(t for t, _r in found)
-        return sorted({r for t, r in found if t == top})
-    if chosen:
-        return []
-    return sorted({e.region for t, e, _s in ev.places if t == _TIER_PARTY and not e.countries and e.region})
+    if not codes:
+        return sorted({e.region for t, e, _s in ev.places if t == _TIER_PARTY and not e.countries and e.region})
+    best = _TIER_DATELINE
+    names: set[str] = set()
+    for t, e, _s in ev.places:
+        if t > best or t == _TIER_DATELINE or e.region is None or not any(c in codes for c in e.countries):
+            continue
+        if t < best:
+            best = t
+            names = set()
+        names.add(e.region)
+    return sorted(names)
