@@ -100,6 +100,8 @@ class Row:
 
     def __init__(self, part: str, item: dict[str, Any], ev: Evidence | None) -> None:
         self.part = part
+        self.title = str(item["title"])
+        self.note = str(item.get("note", ""))
         self.fold = fold_of(item)
         self.gold = bool(item["is_conflict"])
         self.gold_countries = set(item.get("countries") or [])
@@ -174,15 +176,33 @@ def measures(rows: Sequence[Row], preds: Sequence[tuple[bool, set[str]]]) -> dic
     }
 
 
-def cross_validate(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
-    """Each fold scored by models fitted on the other folds."""
+def cross_validated_predictions(rows: Sequence[Row]) -> list[tuple[bool, set[str]]]:
+    """Each fold's items as models fitted on the other folds tag them."""
     preds: list[tuple[bool, set[str]]] = [(False, set())] * len(rows)
     for k in range(FOLDS):
         wc, wt = fit_models([r for r in rows if r.fold != k])
         for i, row in enumerate(rows):
             if row.fold == k:
                 preds[i] = predict(row, wc, wt)
-    return measures(rows, preds)
+    return preds
+
+
+def cross_validate(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """Each fold scored by models fitted on the other folds."""
+    return measures(rows, cross_validated_predictions(rows))
+
+
+def misses(rows: Sequence[Row], only: str = "") -> str:
+    """The dev items the cross-validated models get wrong (dev only: blind items are never read)."""
+    out = []
+    for row, (pc, pk) in zip(rows, cross_validated_predictions(rows), strict=True):
+        if row.part.startswith(only) and (pc != row.gold or pk != row.gold_countries):
+            evidence = " ".join(sorted(set(row.ev.labels))) if row.ev is not None else ""
+            out.append(
+                f"- {row.part} {row.title[:90]!r} gold={row.gold, sorted(row.gold_countries)} "
+                f"cv={pc, sorted(pk)} {row.note}\n    {evidence}"
+            )
+    return "\n".join(out)
 
 
 def model_data(rows: Sequence[Row]) -> dict[str, Any]:
@@ -240,8 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare a fresh fit with the committed weights")
     ap.add_argument("--out", type=Path, default=model_path(), help="where to write the weights")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--misses", metavar="PART", nargs="?", const="", help="list cross-validated misses (dev)")
     args = ap.parse_args(argv)
-    data = model_data(build_rows())
+    rows = build_rows()
+    if args.misses is not None:
+        print(misses(rows, args.misses))
+        return 0
+    data = model_data(rows)
     if not args.quiet:
         print(report(data))
     if args.check:
