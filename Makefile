@@ -71,6 +71,7 @@ test-distributed: setup ## CeleryExecutor + PostgreSQL + Redis: trigger feedmon_
 
 eval: setup ## Quality evaluations: dedup (precision/recall) and tagging (P/R/F1)
 	$(BIN)/python eval/dedup/run_eval.py
+	$(BIN)/python eval/tagging/train_weights.py --check --quiet
 	$(BIN)/python eval/tagging/run_eval.py
 
 bench: setup ## Benchmarks with baselines (fetch, clean, dedup at 100k and 1M, tagging at 1M); prints figures

@@ -25,6 +25,7 @@ Usage::
 
     python eval/tagging/train_weights.py            # fit, report CV, write the weights file
     python eval/tagging/train_weights.py --check    # exit 1 if the committed weights are not what a fit gives
+    python eval/tagging/train_weights.py --misses en  # the dev items the cross-validated models get wrong
 """
 
 from __future__ import annotations
@@ -266,18 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.misses is not None:
         print(misses(rows, args.misses))
         return 0
-    data = model_data(rows)
-    if not args.quiet:
-        print(report(data))
     if args.check:
         old = json.loads(args.out.read_text(encoding="utf-8"))
+        fitted = dict(zip(("conflict", "territory"), fit_models(rows), strict=True))
         same = all(
-            len(old[m]["weights"]) == len(data[m]["weights"])
-            and all(abs(a - b) <= 2 * 10**-DIGITS for a, b in zip(old[m]["weights"], data[m]["weights"], strict=True))
+            len(old[m]["weights"]) == len(fitted[m])
+            and all(abs(a - b) <= 2 * 10**-DIGITS for a, b in zip(old[m]["weights"], fitted[m], strict=True))
             for m in ("conflict", "territory")
         )
         print("weights file up to date" if same else f"{args.out}: not what a fit on the dev splits gives; retrain")
         return 0 if same else 1
+    data = model_data(rows)
+    if not args.quiet:
+        print(report(data))
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

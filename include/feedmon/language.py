@@ -134,9 +134,17 @@ def _mostly_wide(sample: str, at_least: float) -> bool:
 
 
 def _is_russian(s: str) -> bool:
-    """Cyrillic with letters only Russian (of the two) uses, none that only Ukrainian or Belarusian do."""
+    """Cyrillic without the letters of Ukrainian, Belarusian, Serbian, Macedonian or the Turkic and
+    Mongolian alphabets, and not Bulgarian (ъ without ы or э)."""
     low = s.lower()
-    return ("ы" in low or "э" in low) and not any(c in low for c in "іїєґў") and _mostly_wide(s, 1.5)
+    return (
+        not any(c in low for c in _NOT_RUSSIAN)
+        and ("ы" in low or "э" in low or "ъ" not in low)
+        and _mostly_wide(s, 1.5)
+    )
+
+
+_NOT_RUSSIAN = "іїєґўјљњђћѓќџѕөүқңғһәҳӣӯ"
 
 
 def _is_ukrainian(s: str) -> bool:
