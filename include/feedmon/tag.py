@@ -568,6 +568,7 @@ class ConflictTagger:
 
     gazetteer: Gazetteer
     model: TagModel = field(default_factory=load_model)
+    _automata: dict[str | None, tuple[Any, bool]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, user_file: str | None = None) -> ConflictTagger:
@@ -599,13 +600,15 @@ class ConflictTagger:
         # one fold for the three parts (a fold's fixed cost is most of a title's), joined by a word
         # no key contains, so no match crosses from one part to the next
         folded = fold_bytes(f"{title} {_SEGMENT} {dateline or ''} {_SEGMENT} {text}")
-        lang = language if language in self.gazetteer.languages else None
         # the automaton of the article's language (the meaning of each key that counts in it); the
         # Chinese ones match UTF-8 bytes (see Gazetteer.automaton_for)
-        if lang is None:
-            automaton, in_bytes = self.gazetteer.automaton_for(None, unspaced_script(folded.decode("utf-8")))
+        found = self._automata.get(language)
+        if found is not None:
+            automaton, in_bytes = found
+        elif language in self.gazetteer.languages:
+            automaton, in_bytes = self._automata[language] = self.gazetteer.automaton_for(language)
         else:
-            automaton, in_bytes = self.gazetteer.automaton_for(lang)
+            automaton, in_bytes = self.gazetteer.automaton_for(None, unspaced_script(folded.decode("utf-8")))
         hay = f" {folded.decode('latin-1' if in_bytes else 'utf-8')} "
         t_end = hay.find(_SEGMENT)
         d_end = hay.find(_SEGMENT, t_end + 1)
