@@ -69,7 +69,7 @@ browser: setup browser-deps ## The Feed monitor in headless Chromium inside a re
 test-distributed: setup ## CeleryExecutor + PostgreSQL + Redis: trigger feedmon_ingest over REST, read the snapshot
 	bash scripts/test_distributed.sh
 
-eval: setup ## Quality evaluations: dedup (precision/recall) and tagging (P/R/F1)
+eval: setup ## Quality evaluations: dedup (precision/recall), tagging weights up to date, tagging (P/R/F1)
 	$(BIN)/python eval/dedup/run_eval.py
 	$(BIN)/python eval/tagging/train_weights.py --check --quiet
 	$(BIN)/python eval/tagging/run_eval.py
