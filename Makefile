@@ -71,7 +71,8 @@ browser: setup browser-deps ## The Feed monitor in headless Chromium inside a re
 test-distributed: setup ## CeleryExecutor + PostgreSQL + Redis: trigger feedmon_ingest over REST, read the snapshot
 	bash scripts/test_distributed.sh
 
-eval: setup ## Quality evaluations: dedup (real copies: dev and blind; synthetic) and tagging; fails if a target is missed
+eval: setup ## Quality evaluations: dedup (real copies: dev and blind; synthetic), tagging weights up to date, tagging; fails if a target is missed
+	$(BIN)/python eval/tagging/train_weights.py --check --quiet
 	$(BIN)/python eval/dedup/run_eval.py; status=$$?; $(BIN)/python eval/tagging/run_eval.py && exit $$status
 
 bench: setup ## Product benchmark (feedmon run + DAG vs baselines, 15-35 min), then the component benchmarks

@@ -158,11 +158,12 @@ def language_accuracy(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _parts() -> dict[str, list[dict[str, Any]]]:
-    """Every (set, split, origin) part that has items, in table order."""
+def _parts(splits: tuple[str, ...] = ("dev", "blind")) -> dict[str, list[dict[str, Any]]]:
+    """Every (set, split, origin) part that has items, in table order; only the files of ``splits``
+    are read (``--dev`` never opens a blind file)."""
     parts: dict[str, list[dict[str, Any]]] = {}
     for lang in LANGUAGES:
-        for split in ("dev", "blind"):
+        for split in splits:
             items = load(REAL / f"{lang}_{split}.jsonl")
             for origin in ("real", "written"):
                 sel = [it for it in items if it.get("origin", "real") == origin]
@@ -172,9 +173,10 @@ def _parts() -> dict[str, list[dict[str, Any]]]:
                 parts[f"{lang}/{split}/+w"] = items
     ag, modern = load(SETS["ag"]), load(SETS["modern"])
     parts["ag/dev"] = [it for it in ag if it.get("split") == "dev"]
-    parts["ag/blind"] = [it for it in ag if it.get("split") == "holdout"]
     parts["modern/dev"] = [it for it in modern if it.get("split") == "dev"]
-    parts["modern/blind"] = [it for it in modern if it.get("split") == "holdout"]
+    if "blind" in splits:
+        parts["ag/blind"] = [it for it in ag if it.get("split") == "holdout"]
+        parts["modern/blind"] = [it for it in modern if it.get("split") == "holdout"]
     return parts
 
 
@@ -212,13 +214,13 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     tagger = ConflictTagger.load(args.gazetteer)
-    parts = _parts()
+    splits = ("dev",) if args.dev else ("dev", "blind")
+    parts = _parts(splits)
     if args.only:
         parts = {k: v for k, v in parts.items() if k.startswith(args.only)}
     if args.dev:
         parts = {k: v for k, v in parts.items() if "/dev" in k}
     results = {name: evaluate(tagger, items, raw=args.raw) for name, items in parts.items()}
-    splits = ("dev",) if args.dev else ("dev", "blind")
     real_items = [it for lang in LANGUAGES for s in splits for it in load(REAL / f"{lang}_{s}.jsonl")]
     real_items += [it for it in load(REAL / "other_lang.jsonl") if it.get("split") in splits]
     lang_acc = language_accuracy(real_items)

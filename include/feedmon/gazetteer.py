@@ -66,9 +66,12 @@ ENV_VAR = "FEEDMON_GAZETTEER"
 #: the Sahel), party, country (any other country). WHAT evidence: term (and party).
 #: trap: a phrase whose words would otherwise count as WHAT ("trade war"); it swallows them.
 #: ignore: a phrase that swallows a place name inside it ("Latin America", "Georgia Tech").
-#: sport / market / disaster / protest / aid / migration: context words that damp the score of stories
-#: that merely mention a war, whose dead come from an accident, whose violence is a protest without
-#: armed groups, whose subject is arms aid or sanctions, or migration.
+#: sport / market / disaster / protest / aid / migration / health / past: context words that damp the
+#: score of stories that merely mention a war, whose dead come from an accident, whose violence is a
+#: protest without armed groups, whose subject is arms aid or sanctions, migration, an epidemic, or a
+#: war of the past (anniversaries, commemorations, legacies).
+#: city: a city of a country that is not a conflict theatre (CLDR's time-zone cities): where an
+#: attack happened when no conflict place is named ("attacks in Paris"), evidence of place like a country.
 KINDS = (
     "region",
     "place",
@@ -86,9 +89,14 @@ KINDS = (
     "aid",
     "migration",
     "health",
+    "past",
+    "city",
 )
-#: Context kinds: words that damp WHAT (see feedmon.tag) and never count as evidence of fighting.
-CONTEXT_KINDS = ("sport", "market", "disaster", "protest", "aid", "migration", "health")
+#: Context kinds: words that tell what else a story may be about (a match, a price, an accident, a
+#: protest, arms aid, migration, an epidemic, a past war remembered); the decision weighs them, and
+#: they never count as evidence of fighting.
+CONTEXT_KINDS = ("sport", "market", "disaster", "protest", "aid", "migration", "health", "past")
+COUNTRY_WEIGHT = 0.5  # a country with no conflict entry, or a city of one
 PARTY_WHAT = 0.3  # naming an armed group is itself some evidence of fighting (per party: ``what``)
 
 
@@ -105,7 +113,10 @@ class Entry(NamedTuple):
     countries: tuple[str, ...]
     weight: float
     heads: tuple[str, ...] = ()  # for traps: the term labels the trap explains ("trade war" -> term:war)
-    langs: frozenset[str] | None = None  # vocabulary counts only in articles of these languages; None: any
+    # vocabulary counts only in articles of these languages (sorted codes; None: any). A tuple of
+    # strings, not a set: an Entry of atoms only is one the cyclic GC stops tracking, and the
+    # automata hold ~200,000 of them and their value tuples (tagging ~10 % faster)
+    langs: tuple[str, ...] | None = None
     what: float = PARTY_WHAT  # for parties: how much naming it says about fighting ("Taliban" after 2021)
 
 
@@ -143,24 +154,28 @@ class Gazetteer:
     stop: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _automata: dict[tuple[str | None, bool], Any] = field(default_factory=dict, repr=False)
 
-    def automaton_for(self, lang: str | None, unspaced: bool = False) -> Any:
-        """The automaton for articles in ``lang`` (``None``: unknown language, every key).
+    def automaton_for(self, lang: str | None, unspaced: bool = False) -> tuple[Any, bool]:
+        """The automaton for articles in ``lang`` (``None``: unknown language, every key), and
+        whether its keys are in byte form (:func:`as_bytes`: the text must be too).
 
-        Keys of scripts written without spaces (Chinese) hang off the automaton's root, where a few
-        thousand distinct first characters slow every step of every text: they are only in the
+        Keys of scripts written without spaces (Chinese) would hang off the automaton's root, whose
+        children the automaton searches one by one at every step: with a few thousand distinct first
+        characters that made Chinese copy cost ~22 µs per article. Those keys are only in the
         automata of ``zh``/``ja`` and, for unknown languages, of text that has such characters
-        (``unspaced``).
+        (``unspaced``); and those automata hold their keys as UTF-8 bytes, so that a node has at
+        most 64 children (Chinese copy: ~6 µs).
         """
-        cache_key = (lang, unspaced or lang in _UNSPACED_LANGS)
+        unspaced = unspaced or lang in _UNSPACED_LANGS
+        cache_key = (lang, unspaced)
         automaton = self._automata.get(cache_key)
         if automaton is None:
-            automaton = self._automata[cache_key] = self._build(lang, cache_key[1])
-        return automaton
+            automaton = self._automata[cache_key] = self._build(lang, unspaced)
+        return automaton, unspaced
 
     @property
     def automaton(self) -> Any:
         """Every key of every language (what an article of unknown language is matched against)."""
-        return self.automaton_for(None, unspaced=True)
+        return self.automaton_for(None, unspaced=True)[0]
 
     def _build(self, lang: str | None, unspaced: bool) -> Any:
         automaton = ahocorasick.Automaton()
@@ -178,9 +193,16 @@ class Gazetteer:
                     continue
                 entry = found
             pad = padded(key, mode)
+            if unspaced:
+                pad = as_bytes(pad)
             automaton.add_word(pad, (len(pad), mode, key, entry))
         automaton.make_automaton()
         return automaton
+
+
+def as_bytes(text: str) -> str:
+    """The UTF-8 bytes of ``text``, one character per byte (what the byte-form automata match)."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 _UNSPACED_LANGS = frozenset({"zh", "ja"})
@@ -331,7 +353,7 @@ class _Builder:
             raise GazetteerError(f"{entry.label}: {exc}") from exc
         for key, mode, derived in forms:
             if lang is not None and entry.langs is None and (derived or mode != MODE_EXACT):
-                entry_here = entry._replace(langs=frozenset({lang}))
+                entry_here = entry._replace(langs=(lang,))
             else:
                 entry_here = entry
             self._put(key, mode, entry_here)
@@ -346,7 +368,8 @@ class _Builder:
                 return
             if old.label == entry.label and old.kind == entry.kind and _same_but_langs(old, entry):
                 if old.langs is not None:
-                    lst[i] = old._replace(langs=None if entry.langs is None else old.langs | entry.langs)
+                    merged = None if entry.langs is None else tuple(sorted({*old.langs, *entry.langs}))
+                    lst[i] = old._replace(langs=merged)
                 return
         lst.append(entry)
 
@@ -426,7 +449,7 @@ def _vocabulary(
     b: _Builder,
     data: Mapping[str, Any],
     weights: Mapping[str, float],
-    langs: frozenset[str] | None,
+    langs: tuple[str, ...] | None,
     morphology: str | None,
 ) -> None:
     """Conflict words by level, traps and context words of one language (``langs``)."""
@@ -463,7 +486,7 @@ def _country_entries(
             name_entry = Entry("region", f"region:{theatre}", theatre, tcodes, 1.0)
             dem_entry = Entry("demonym", f"region:{theatre}", theatre, tcodes, 1.0)
         else:
-            name_entry = dem_entry = Entry("country", f"country:{code}", None, (code,), 0.5)
+            name_entry = dem_entry = Entry("country", f"country:{code}", None, (code,), COUNTRY_WEIGHT)
         named[("country", code)] = name_entry
         named[("country-demonym", code)] = dem_entry
         spec = extras.get(code, {})
@@ -504,7 +527,7 @@ def _language_entries(
     language's own vocabulary."""
     where = f"language {lang!r}"
     morph = spec.get("morphology")
-    langs = frozenset({lang})
+    langs = (lang,)
     for code in sorted({k[1] for k in named if k[0] == "country"}):
         for form in _cldr_names(code, lang):
             b.add(form, named[("country", code)], morphology=morph, name=True, lang=lang)
@@ -554,6 +577,60 @@ def _language_entries(
         b.stop.setdefault(fold_for_matching(str(w)), set()).add(lang)
 
 
+def _city_entries(
+    b: _Builder,
+    data: Mapping[str, Any],
+    regions: dict[str, Region],
+    named: dict[tuple[str, ...], Entry],
+    languages: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Cities from CLDR's time zones (Babel), in English and every listed language: a city of a
+    country-wide theatre is a place of it (Kabul, Juba); any other is a ``city`` of its country, evidence
+    of place like a country name, which says where an attack happened when no conflict place is named
+    ("attacks in Paris", "Brüksel'de patlama"). Added last, so a key that is already a region, place,
+    party or country keeps that meaning."""
+    spec = data.get("cities") or {}
+    areas = {str(a) for a in _as_list(spec.get("areas"), "cities.areas")}
+    if not areas:
+        return
+    skip = {str(s).casefold() for s in _as_list(spec.get("skip"), "cities.skip")}
+    from babel import Locale
+    from babel.core import get_global
+
+    theatre = {c: reg.name for reg in regions.values() if reg.kind == "country" for c in reg.countries}
+    locales = {lang: _LOCALES.get(lang, (lang,)) for lang in languages}
+    zones = {loc: Locale.parse(loc).time_zones for locs in locales.values() for loc in locs}
+    english_zones = Locale.parse("en").time_zones
+    for tz, code in sorted(get_global("zone_territories").items()):
+        if tz.split("/")[0] not in areas or ("country", code) not in named:
+            continue
+        english = tz.rsplit("/", 1)[-1].replace("_", " ")
+        english = english_zones.get(tz, {}).get("city", english)
+        if english.casefold() in skip:
+            continue
+        region = theatre.get(code)
+        if region is not None:
+            entry = named.setdefault(
+                ("place", region.casefold(), english.casefold()),
+                Entry("place", f"place:{english}", region, regions[region].countries, 1.0),
+            )
+        else:
+            entry = Entry("city", f"city:{english}", None, (code,), COUNTRY_WEIGHT)
+        b.add(english, entry)
+        for lang, locs in locales.items():
+            # case endings and clitics, but not the open ends German and Persian give names for their
+            # adjectives: "Prag*" would find "Pragmatismus"
+            morph = languages[lang].get("morphology")
+            morph = None if morph in _OPEN_MORPHOLOGIES else morph
+            for loc in locs:
+                local = zones[loc].get(tz, {}).get("city")
+                if local and local != english:
+                    b.add(local, entry, morphology=morph, name=True, lang=lang)
+
+
+_OPEN_MORPHOLOGIES = frozenset({"german", "persian"})
+
+
 def compile_gazetteer(
     data: Mapping[str, Any], files: tuple[str, ...] = (), languages: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Gazetteer:
@@ -563,10 +640,11 @@ def compile_gazetteer(
     _country_entries(b, data, regions, named)
     base_lang = data.get("language")
     weights = {str(k): float(v) for k, v in (data.get("term_weights") or {}).items()}
-    _vocabulary(b, data, weights, frozenset({str(base_lang)}) if base_lang else None, None)
+    _vocabulary(b, data, weights, (str(base_lang),) if base_lang else None, None)
     for lang, spec in sorted((languages or {}).items()):
         disabled = frozenset(str(n).casefold() for n in data.get("disabled_regions", ()))
         _language_entries(b, lang, spec, named, regions, weights, disabled)
+    _city_entries(b, data, regions, named, languages or {})
     problems = [p for lst in (data.get("terms") or {}).values() for p in check_markers(_as_list(lst, "terms"), "terms")]
     if problems:
         raise GazetteerError("; ".join(problems))

@@ -31,6 +31,7 @@ __all__ = [
     "MODE_OPEN_RIGHT",
     "MORPHOLOGIES",
     "expand_alternatives",
+    "fold_bytes",
     "fold_for_matching",
     "key_forms",
     "padded",
@@ -62,8 +63,12 @@ _LETTER_PAIRS = tuple(
 )  # fmt: skip
 
 # Characters whose presence calls for NFKD: accented Latin letters, combining marks, presentation
-# forms, full-width forms.
-_NEEDS_NFKD = re.compile("[\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff\ufb00-\ufdff\ufe70-\ufeff\uff00-\uffef]")
+# forms, full-width letters and digits, half-width kana (full-width punctuation is a separator).
+_NFKD_CLASS = (
+    "\u00c0-\u024f\u0300-\u036f\u1e00-\u1eff\ufb00-\ufdff\ufe70-\ufeff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"
+    "\uff66-\uffef"
+)
+_NEEDS_NFKD = re.compile(f"[{_NFKD_CLASS}]")
 # Non-ASCII separators: Latin-1 punctuation and NBSP, × ÷, General Punctuation (dashes, curly quotes,
 # ZWNJ/ZWJ, bullets), currency, letterlike and other symbols, arrows, CJK and full-width punctuation,
 # Arabic comma, semicolon, question mark and percent/decimal signs, Armenian and Hebrew punctuation,
@@ -76,8 +81,31 @@ _SEP_RE = re.compile(
 # Combining marks left after NFKD (U+0300-036F), Cyrillic titlo etc. (U+0483-0489), Arabic harakat,
 # superscript alef and Quranic marks: dropped, never separators.
 _MARKS_RE = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]+")
-_BEYOND_LATIN = re.compile("[^\x00-\u036f]")  # any letter past Latin and its combining marks
 _RECOMPOSE = (("и\u0306", "й"), ("і\u0308", "ї"), ("у\u0306", "ў"))
+# Marks that come without NFKD: Cyrillic titlo and Arabic harakat, superscript alef, Quranic marks;
+# one scan finds either kind of work (most text has neither).
+_OTHER_MARKS_RE = re.compile("[\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]")
+_NFKD_OR_MARKS_RE = re.compile(f"[{_NFKD_CLASS}\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]")
+
+# Latin-1 text (English with curly quotes, German, Spanish, most French): one byte per character,
+# accents dropped by a byte table. The letters that fold to two are replaced first.
+_SEP_CLASS = _SEP_RE.pattern[1:-1]
+_NOT_LATIN1_RE = re.compile(f"[^\x00-\xff{_SEP_CLASS}]")  # separators past U+00FF become "?", then spaces
+_NOT_LATIN_RE = re.compile(f"[^\x00-\u036f\u1e00-\u1eff{_SEP_CLASS}]")  # Latin letters, marks, separators
+_LATIN1_WIDE = (("ß", "ss"), ("æ", "ae"), ("Æ", "ae"), ("þ", "th"), ("Þ", "th"))
+
+
+def _latin1_byte(c: int) -> int:
+    """What one Latin-1 byte folds to: ASCII as the byte table says, the accented letters to their
+    base letter (as NFKD and the letter pairs do), punctuation and NBSP to a space."""
+    if c < 0x80:
+        return _BYTE_TABLE[c]
+    ch = chr(c).lower()
+    base = dict(_LETTER_PAIRS).get(ch) or unicodedata.normalize("NFKD", ch)[0]
+    return ord(base[0]) if c >= 0xC0 and base[0].isascii() and base[0].isalpha() else 32
+
+
+_LATIN1_TABLE = bytes(_latin1_byte(c) for c in range(256))
 
 
 def _replace_pairs(s: str) -> str:
@@ -89,35 +117,49 @@ def _replace_pairs(s: str) -> str:
     return s
 
 
-def fold_for_matching(text: str) -> str:
-    """The form both the gazetteer keys and the article text take before the automaton runs.
+def fold_bytes(text: str) -> bytes:
+    """The form both the gazetteer keys and the article text take before the automaton runs, as
+    UTF-8 bytes (:func:`fold_for_matching` gives it as text).
 
     Lower-case, accents folded, every run of punctuation or spacing turned into one space, letters
-    of every script kept ("Київ" stays "київ", "加沙" stays "加沙"). ASCII text (most English copy)
-    takes a bytes-only path; other text costs a few C-level passes (lower, optional NFKD, two
-    character-class regexes, UTF-8 encode and a byte table) — no per-character Python loop.
+    of every script kept ("Київ" stays "київ", "加沙" stays "加沙"). No per-character Python loop:
+    ASCII text takes a byte table; Latin-1 text (English with curly quotes, German, Spanish, most
+    French) a Latin-1 encode and a byte table that drops the accents; other Latin text NFKD and an
+    ASCII encode that drops the marks; other scripts a few C-level passes (lower, optional NFKD, a
+    separator regex, UTF-8 encode and the byte table).
     """
     if not text:
-        return ""
+        return b""
     if text.isascii():
         raw = text.encode("ascii").translate(_BYTE_TABLE)
-        return _SPACES_RE.sub(b" ", raw).strip().decode("ascii")
-    s = text.lower()
-    decomposed = _NEEDS_NFKD.search(s) is not None
-    if decomposed:
-        s = unicodedata.normalize("NFKD", s)
-    s = _SEP_RE.sub(" ", _replace_pairs(s))
-    if _BEYOND_LATIN.search(s) is None:
-        # Latin script only (plus combining marks): dropping every non-ASCII character drops exactly
-        # the marks, at C speed — a regex substitution per accent costs French copy ~5 µs
-        raw = s.encode("ascii", "ignore").translate(_BYTE_TABLE)
+    elif _NOT_LATIN1_RE.search(text) is None:
+        for a, b in _LATIN1_WIDE:
+            if a in text:
+                text = text.replace(a, b)
+        raw = text.encode("latin-1", "replace").translate(_LATIN1_TABLE)
+    elif _NOT_LATIN_RE.search(text) is None:
+        # Latin script only (plus marks and separators): after NFKD, dropping every non-ASCII
+        # character drops exactly the marks, at C speed
+        s = _replace_pairs(unicodedata.normalize("NFKD", text.lower()))
+        raw = _SEP_RE.sub(" ", s).encode("ascii", "ignore").translate(_BYTE_TABLE)
     else:
-        if decomposed:
+        s = text.lower()
+        marked = _NFKD_OR_MARKS_RE.search(s) is not None
+        if marked and _NEEDS_NFKD.search(s) is not None:
+            s = unicodedata.normalize("NFKD", s)
             for pair, letter in _RECOMPOSE:  # Cyrillic letters whose mark is part of the letter
                 if pair in s:
                     s = s.replace(pair, letter)
-        raw = _MARKS_RE.sub("", s).encode("utf-8").translate(_BYTE_TABLE)
-    return _SPACES_RE.sub(b" ", raw).strip().decode("utf-8")
+        s = _SEP_RE.sub(" ", _replace_pairs(s))
+        if marked:
+            s = _MARKS_RE.sub("", s)
+        raw = s.encode("utf-8").translate(_BYTE_TABLE)
+    return _SPACES_RE.sub(b" ", raw).strip()
+
+
+def fold_for_matching(text: str) -> str:
+    """The folded form of ``text`` (see :func:`fold_bytes`) as text."""
+    return fold_bytes(text).decode("utf-8")
 
 
 def padded(key: str, mode: int) -> str:

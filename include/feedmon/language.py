@@ -23,6 +23,9 @@ __all__ = ["DETECT_CHARS", "detect_language", "normalize_language_tag", "resolve
 #: Characters of title + text handed to the detector: a title and the start of the lede decide the
 #: language as well as the whole article does, at a fraction of the cost.
 DETECT_CHARS = 240
+#: A first reading of this many characters that clearly confirms the declared language settles it.
+QUICK_CHARS = 80
+QUICK_PERCENT = 90
 #: A detection counts as confident when CLD2 calls it reliable, saw at least MIN_BYTES of letters (a
 #: bare headline of names is not enough) and gives the language at least this share of the text ...
 MIN_PERCENT = 70
@@ -76,10 +79,27 @@ def detect_language(title: str, text: str = "", hint: str | None = None) -> tupl
     sample = f"{title}\n{text}" if text else title
     if not sample.strip():
         return None, False
-    raw = sample[:DETECT_CHARS].encode("utf-8", "replace").translate(None, _CONTROL)
     # CLD2 rejects hints it does not know; and its "zh" means simplified script, which pushes text in
     # traditional characters towards Japanese: Chinese gets no hint.
     kwargs = {"hintLanguage": hint} if hint in _CLD2_CODES and hint != "zh" else {}
+    if hint in _SCRIPT_CHECKS and _SCRIPT_CHECKS[hint](sample[:DETECT_CHARS]):
+        return hint, True
+    if hint is not None and len(sample) > QUICK_CHARS:
+        # Most articles are in the language their feed declares: when the first QUICK_CHARS say so
+        # clearly, the rest is not read (CLD2 costs ~5 µs a call plus ~35 ns a byte).
+        quick = sample[:QUICK_CHARS].encode("utf-8", "replace").translate(None, _CONTROL)
+        try:
+            reliable, nbytes, details = pycld2.detect(quick, isPlainText=True, **kwargs)
+        except pycld2.error:
+            reliable = False
+        if (
+            reliable
+            and nbytes >= MIN_BYTES
+            and details[0][2] >= QUICK_PERCENT
+            and _detector_code(details[0][1]) == hint
+        ):
+            return hint, True
+    raw = sample[:DETECT_CHARS].encode("utf-8", "replace").translate(None, _CONTROL)
     needed = MIN_PERCENT
     try:
         reliable, nbytes, details = pycld2.detect(raw, isPlainText=True, **kwargs)
@@ -106,6 +126,43 @@ def detect_language(title: str, text: str = "", hint: str | None = None) -> tupl
     hint_share = sum(p for _n, c, p, _s in details if _detector_code(c) == hint) if hint else 100
     return lang, hint_share < MAX_HINT_SHARE
 
+
+def _mostly_wide(sample: str, at_least: float) -> bool:
+    """Whether most characters take several UTF-8 bytes: most letters are Cyrillic (2 bytes) or Han
+    (3 bytes), not Latin. One C-level encode, no per-character loop."""
+    return len(sample.encode("utf-8", "replace")) >= at_least * len(sample)
+
+
+def _is_russian(s: str) -> bool:
+    """Cyrillic without the letters of Ukrainian, Belarusian, Serbian, Macedonian or the Turkic and
+    Mongolian alphabets, and not Bulgarian (ъ without ы or э)."""
+    low = s.lower()
+    return (
+        not any(c in low for c in _NOT_RUSSIAN)
+        and ("ы" in low or "э" in low or "ъ" not in low)
+        and _mostly_wide(s, 1.5)
+    )
+
+
+_NOT_RUSSIAN = "іїєґўјљњђћѓќџѕөүқңғһәҳӣӯ"
+
+
+def _is_ukrainian(s: str) -> bool:
+    """Cyrillic with letters only Ukrainian uses, none that only Russian or Belarusian do."""
+    low = s.lower()
+    return any(c in low for c in "іїєґ") and not any(c in low for c in "ыэёъў") and _mostly_wide(s, 1.5)
+
+
+def _is_chinese(s: str) -> bool:
+    """Mostly Han characters and no kana (Japanese) or hangul (Korean)."""
+    return _mostly_wide(s, 2.2) and _KANA_HANGUL.search(s) is None
+
+
+_KANA_HANGUL = re.compile("[\u3040-\u30ff\u3130-\u318f\uac00-\ud7af]")
+#: Declared languages the script settles without CLD2 when the text says so unmistakably: the
+#: letters only Russian, only Ukrainian use; Han characters without kana or hangul. (Arabic-script
+#: and Latin-script languages share their letters: CLD2 decides those.)
+_SCRIPT_CHECKS = {"ru": _is_russian, "uk": _is_ukrainian, "zh": _is_chinese}
 
 _CYRILLIC = re.compile("[а-яёіїєґА-ЯЁІЇЄҐ]")
 _UKRAINIAN = re.compile("[іїєґІЇЄҐ]")

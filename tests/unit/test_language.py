@@ -92,3 +92,47 @@ def test_a_feed_declaring_the_wrong_language() -> None:
     # traditional characters in a feed declaring zh-CN stay Chinese (CLD2's "zh" hint means simplified)
     trad = "著名中國問題專家、美國喬治‧華盛頓大學教授沈大偉日前在《華爾街日報》發表文章《中國即將崩潰》"
     assert resolve_language("陳定定對沈大偉的反駁同樣無力", trad, "zh-CN") == "zh"
+
+
+UKRAINIAN = ("Росія вдарила по Харкову", "Внаслідок обстрілу загинули двоє людей, ще четверо поранені.")
+
+
+def test_the_script_settles_a_declared_russian_ukrainian_or_chinese_article(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedmon import language
+
+    calls: list[bytes] = []
+    real = language.pycld2.detect
+
+    def counting(raw: bytes, *args: object, **kwargs: object) -> object:
+        calls.append(raw)
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(language.pycld2, "detect", counting)
+    assert resolve_language(*RUSSIAN, "ru") == "ru"
+    assert resolve_language(*UKRAINIAN, "uk") == "uk"
+    assert resolve_language("以色列空袭加沙", "至少20人死亡，哈马斯表示停火谈判陷入僵局。", "zh") == "zh"
+    assert calls == []  # letters only Russian, only Ukrainian use; Han without kana: no detector call
+    # the wrong declaration is not settled by the script: the detector reads the text
+    assert resolve_language(*UKRAINIAN, "ru") == "uk"
+    assert resolve_language(*RUSSIAN, "uk") == "ru"
+    assert resolve_language("東京で地震", "気象庁によると、震源の深さは約10キロ。", "zh") == "ja"
+    assert len(calls) >= 3
+
+
+def test_a_first_short_reading_that_confirms_the_declaration_settles_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedmon import language
+
+    sizes: list[int] = []
+    real = language.pycld2.detect
+
+    def counting(raw: bytes, *args: object, **kwargs: object) -> object:
+        sizes.append(len(raw))
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(language.pycld2, "detect", counting)
+    long_text = ENGLISH[1] + " The brigades will return to their barracks in the north before the winter begins."
+    assert resolve_language(ENGLISH[0], long_text, "en") == "en"
+    assert sizes == [language.QUICK_CHARS]  # one call on the first characters only
+    sizes.clear()
+    assert resolve_language(*TAGALOG, "en") == "tl"  # the short reading disagrees: the full one decides
+    assert len(sizes) == 2 and sizes[1] > language.QUICK_CHARS

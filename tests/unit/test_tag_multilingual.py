@@ -167,19 +167,21 @@ def test_language_file_errors_name_the_problem() -> None:
         compile_gazetteer(base, languages={"fr": {"terms": {"strong": ["guerre* civile"]}}})
 
 
-# Floors a little under the figures of gazetteer 2026.12.1 on the dev splits (raw text, real and
-# written items together): a language file that breaks shows here. Blind splits are never read here.
+# Floors a little under the figures of gazetteer 2026.12.2 and its learned weights on the dev splits
+# (raw text, real and written items together; the weights were fitted on these items, so these guard
+# against regressions, they do not measure generalisation): a language file that breaks shows here.
+# Blind splits are never read here.
 _DEV_FLOORS = {
-    "en": (0.80, 0.77),
-    "ar": (0.90, 0.82),
-    "de": (0.55, 0.40),
-    "es": (0.90, 0.78),
-    "fa": (0.88, 0.78),
-    "fr": (0.85, 0.75),
-    "ru": (0.87, 0.83),
-    "tr": (0.88, 0.55),
-    "uk": (0.85, 0.78),
-    "zh": (0.88, 0.80),
+    "en": (0.85, 0.85),
+    "ar": (0.95, 0.87),
+    "de": (0.70, 0.50),
+    "es": (0.93, 0.85),
+    "fa": (0.90, 0.83),
+    "fr": (0.83, 0.74),
+    "ru": (0.95, 0.90),
+    "tr": (0.93, 0.70),
+    "uk": (0.88, 0.80),
+    "zh": (0.92, 0.84),
 }
 
 
