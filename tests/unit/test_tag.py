@@ -96,6 +96,12 @@ def test_accents_are_folded(tagger: ConflictTagger) -> None:
         ),
         ("Kerry defends Vietnam war record", "Senator John Kerry defended his Vietnam War service."),
         ("Microsoft and Sun end browser war", "The browser war is over, the companies said."),
+        # the demo feed's AG item: a disease's "front line" in a named country is not fighting
+        (
+            "On front line of AIDS in Russia",
+            "An industrial city northwest of Moscow struggles as AIDS hits a broader population.",
+        ),
+        ("Nurses on the front line of the pandemic in Italy", "Frontline workers in Milan asked for more masks."),
     ],
 )
 def test_traps_are_negative(tagger: ConflictTagger, title: str, text: str) -> None:
