@@ -94,10 +94,16 @@ def _feeds_by_id(settings: Settings) -> dict[str, FeedConfig]:
 
 
 # --------------------------------------------------------------------------- fetch
-def plan(ctx: RunContext, max_batches: int = 16) -> list[list[str]]:
-    """Group the enabled feeds into batches by host (one mapped fetch task each); returns feed ids."""
+def plan(ctx: RunContext, max_batches: int | None = None) -> list[list[str]]:
+    """Split the enabled feeds into host-disjoint batches, one mapped fetch task each; returns feed ids.
+
+    ``max_batches`` defaults to ``FEEDMON_FETCH_BATCHES`` (4): few batches, each spanning many hosts,
+    so the tasks that run at once (the ``feedmon_fetch`` pool's slots) each have enough hosts to
+    keep their workers busy, and a host is never in two of them.
+    """
     feeds = list(_feeds_by_id(ctx.settings).values())
-    return [[f.id for f in batch] for batch in plan_batches(feeds, max_batches=max_batches)]
+    n = ctx.settings.fetch.batches if max_batches is None else max_batches
+    return [[f.id for f in batch] for batch in plan_batches(feeds, max_batches=n)]
 
 
 def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
