@@ -49,3 +49,17 @@ def test_runs_listed_oldest_first_whatever_their_names(tmp_path: Path):
     archive.write_batch(str(tmp_path / "aaa-late"), 0, "late", _results(T0.replace(hour=9)), FEEDS)
     runs = archive.list_runs(str(tmp_path))
     assert [archive.run_id(r) for r in runs] == ["early", "late"]
+
+
+def test_bodies_archived_while_fetching_are_named_not_rewritten(tmp_path: Path):
+    run = str(tmp_path / "run1")
+    results = _results(T0)
+    results.append(FetchResult("c", "https://c.example/rss", "ok", T0, 3, http_status=200, body=b"<feed/>", bytes=7))
+    feeds = FEEDS | {"c": FeedConfig(id="c", url="https://c.example/rss")}
+    early = archive.write_body(run, results[0])  # as the fetch does when feed a arrives
+    assert archive.write_body(run, results[1]) is None  # no body, nothing to archive
+    before = (tmp_path / "run1" / "a.body.gz").stat()
+    archive.write_batch(run, 0, "run-1", results, feeds, written={"a": early})
+    after = (tmp_path / "run1" / "a.body.gz").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not written twice
+    assert archive.read_run(run) == results  # c, not written early, was written by write_batch
