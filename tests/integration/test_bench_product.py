@@ -74,6 +74,8 @@ def test_server_sends_validators_and_answers_304(corpus: Path) -> None:
             assert resp.read().startswith(b"<?xml")
         stats = server.stats()
         assert (stats["requests"], stats["not_modified"]) == (4, 2)
+        # The fetch window runs from the first request to the last answer, and restarts per /stats.
+        assert stats["fetch_span_s"] > 0 and server.stats()["fetch_span_s"] == 0
 
 
 def test_guard_refuses_a_snapshot_that_lost_or_doubled_rows(corpus: Path, tmp_path: Path) -> None:
