@@ -30,7 +30,8 @@ that drops data cannot look good). Scenarios (from issue 12; ``--quick`` runs sm
     nice .venv/bin/python bench/bench_product.py --scale        # full S1 + S2 + S3 (make bench-product)
     nice .venv/bin/python bench/bench_product.py --only s1 --profile   # + cProfile of the S1 CLI run
 
-Results: printed table, and ``bench/results/product.json`` (``product-quick.json`` for ``--quick``).
+Results: printed table, and ``bench/results/product.json`` (``product-quick.json`` for ``--quick``;
+``--only s2`` writes ``product-s2.json``, so a partial run never replaces the full run's file).
 """
 
 from __future__ import annotations
@@ -774,11 +775,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "profile" in results.get("s1", {}):
         print("\nprofile of S1's feedmon run:\n" + results["s1"]["profile"]["summary"]["text"])
-    out = args.json or RESULTS / ("product-quick.json" if args.quick else "product.json")
+    out = args.json or RESULTS / result_name(args.quick, chosen if args.only else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({doc['duration_s']} s)")
     return 0 if guards_ok else 1
+
+
+def result_name(quick: bool, only: set[str] | None) -> str:
+    """``product[-s2][-quick].json``: a run of some scenarios never overwrites the full run's file."""
+    parts = ["product", *(sorted(only) if only else []), *(["quick"] if quick else [])]
+    return "-".join(parts) + ".json"
 
 
 def _walk(obj: Any, key: str) -> Iterator[Any]:

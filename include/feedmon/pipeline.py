@@ -372,10 +372,12 @@ def run_cycle(settings: Settings, day: date, run_id: str | None = None) -> dict[
     ctx = RunContext(settings, day, run_id)
     # The fetch mostly waits on the network: build the tagger's gazetteer (cached per process, a
     # second or more of CPU) meanwhile instead of after it.
-    threading.Thread(target=_warm_up, args=(settings,), name="feedmon-warm-up", daemon=True).start()
+    warm_up = threading.Thread(target=_warm_up, args=(settings,), name="feedmon-warm-up", daemon=True)
+    warm_up.start()
     # Every feed under one scheduler: all hosts' slots at once, so a cycle costs about one latency
     # per host-slot round, not one round per batch (batches exist for Airflow's mapped tasks only).
     fetch(ctx)
+    warm_up.join()  # on a busy machine it may outlast the fetch: never build the gazetteer twice
     return process(ctx)
 
 
