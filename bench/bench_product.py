@@ -30,7 +30,8 @@ that drops data cannot look good). Scenarios (from issue 12; ``--quick`` runs sm
     nice .venv/bin/python bench/bench_product.py --scale        # full S1 + S2 + S3 (make bench-product)
     nice .venv/bin/python bench/bench_product.py --only s1 --profile   # + cProfile of the S1 CLI run
 
-Results: printed table, and ``bench/results/product.json`` (``product-quick.json`` for ``--quick``).
+Results: printed table, and ``bench/results/product.json`` (``product-quick.json`` for ``--quick``;
+``--only s2`` writes ``product-s2.json``, so a partial run never replaces the full run's file).
 """
 
 from __future__ import annotations
@@ -469,10 +470,14 @@ def scenario_s2(spec: dict[str, Any], seq_limit: int) -> dict[str, Any]:
             before = server.stats()
             m = feedmon_run(feeds_file, work / "cli", work / "logs" / f"cli{cycle}.log")
             after = server.stats()
-            got = {k: after[k] - before[k] for k in after}
+            got = _served(before, after)
             g = check_snapshot(snapshot_of(work / "cli"), manifest)
             res[f"feedmon_cycle{cycle}"] = {**m.figures(), "server": got, "guard": g}
-            _say(f"feedmon run, cycle {cycle}", m, f"{got['requests']} requests, {got['not_modified']} answered 304")
+            _say(
+                f"feedmon run, cycle {cycle}",
+                m,
+                f"{got['requests']} requests, {got['not_modified']} answered 304, fetch {got['fetch_span_s']:.2f} s",
+            )
             print(f"      {_guard_line(g)}", flush=True)
         for cycle in (1, 2):
             before = server.stats()
@@ -480,10 +485,14 @@ def scenario_s2(spec: dict[str, Any], seq_limit: int) -> dict[str, Any]:
                 feeds_file, work / "std" / "day.parquet", work / "std" / "state.json", work / "logs" / f"std{cycle}.log"
             )
             after = server.stats()
-            got = {k: after[k] - before[k] for k in after}
+            got = _served(before, after)
             g = check_snapshot(work / "std" / "day.parquet", manifest)
             res[f"standard_cycle{cycle}"] = {**m.figures(), "server": got, "guard": g}
-            _say(f"standard, cycle {cycle}", m, f"{got['requests']} requests, {got['not_modified']} answered 304")
+            _say(
+                f"standard, cycle {cycle}",
+                m,
+                f"{got['requests']} requests, {got['not_modified']} answered 304, fetch {got['fetch_span_s']:.2f} s",
+            )
             print(f"      {_guard_line(g)}", flush=True)
         seq = sequential_run(feeds_file, spec["feeds"], seq_limit, work / "logs" / "seq.log")
         res["sequential"] = seq
@@ -492,8 +501,34 @@ def scenario_s2(spec: dict[str, Any], seq_limit: int) -> dict[str, Any]:
     c1 = res["feedmon_cycle1"]["wall_s"]
     res["ratio_vs_sequential"] = round(seq["seconds"] / c1, 2)
     res["ratio_vs_standard"] = round(res["standard_cycle1"]["wall_s"] / c1, 2)
-    res["latency_floor_s"] = round(spec["feeds"] * spec["latency"] / 32, 2)
+    res["fetch_floor_s"] = fetch_floor(spec)
     return res
+
+
+def _served(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What the server saw during one run: counts, and the span from first request to last answer."""
+    counts = {k: after[k] - before[k] for k in ("requests", "not_modified", "bytes")}
+    return counts | {"fetch_span_s": after["fetch_span_s"]}
+
+
+def fetch_floor(spec: dict[str, Any]) -> dict[str, float]:
+    """The least a polite fetch of the scenario can take with feedmon's default limits.
+
+    Workers busy (feeds x latency / workers), one host's slot rounds (its feeds / per_host x
+    latency), one host's spacing (its feeds x min_host_delay + latency); the largest of them is the
+    floor. Feeds are spread over hosts as the server does (feed i on host i mod K).
+    """
+    from feedmon.config import FetchSettings  # the defaults feedmon run uses
+
+    d = FetchSettings()
+    per_host = -(-spec["feeds"] // spec["hosts"])
+    lat = spec.get("latency", 0.0)
+    floors = {
+        "workers_s": spec["feeds"] * lat / d.max_workers,
+        "host_slot_rounds_s": -(-per_host // d.per_host) * lat,
+        "host_spacing_s": (per_host - 1) * d.min_host_delay + lat,
+    }
+    return {k: round(v, 2) for k, v in floors.items()} | {"floor_s": round(max(floors.values()), 2)}
 
 
 def scenario_s3(specs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -631,7 +666,8 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "scenario": f"S2 fetch {s2['spec']['feeds']} feeds/{s2['spec']['hosts']} hosts/"
                 f"{s2['spec']['latency'] * 1000:.0f} ms, cycle 1",
-                "feedmon": f"{c1['wall_s']:.1f} s",
+                "feedmon": f"{c1['wall_s']:.1f} s (fetch {c1['server']['fetch_span_s']:.1f} s, "
+                f"floor {s2['fetch_floor_s']['floor_s']:.1f} s)",
                 "baseline": f"sequential {seq['seconds']:.1f} s{'*' if seq['extrapolated'] else ''}; "
                 f"standard {s2['standard_cycle1']['wall_s']:.1f} s",
                 "ratio": f"{s2['ratio_vs_sequential']:.2f}x seq, {s2['ratio_vs_standard']:.2f}x std",
@@ -642,7 +678,8 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "scenario": "S2 cycle 2 (all 304)",
-                "feedmon": f"{c2['wall_s']:.1f} s ({c2['server']['not_modified']}/{c2['server']['requests']} were 304)",
+                "feedmon": f"{c2['wall_s']:.1f} s (fetch {c2['server']['fetch_span_s']:.1f} s; "
+                f"{c2['server']['not_modified']}/{c2['server']['requests']} were 304)",
                 "baseline": f"standard {s2['standard_cycle2']['wall_s']:.1f} s",
                 "ratio": "",
                 "target": "<= 5 s",
@@ -738,11 +775,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "profile" in results.get("s1", {}):
         print("\nprofile of S1's feedmon run:\n" + results["s1"]["profile"]["summary"]["text"])
-    out = args.json or RESULTS / ("product-quick.json" if args.quick else "product.json")
+    out = args.json or RESULTS / result_name(args.quick, chosen if args.only else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({doc['duration_s']} s)")
     return 0 if guards_ok else 1
+
+
+def result_name(quick: bool, only: set[str] | None) -> str:
+    """``product[-s2][-quick].json``: a run of some scenarios never overwrites the full run's file."""
+    parts = ["product", *(sorted(only) if only else []), *(["quick"] if quick else [])]
+    return "-".join(parts) + ".json"
 
 
 def _walk(obj: Any, key: str) -> Iterator[Any]:

@@ -8,7 +8,9 @@ an agency hosts several feeds: per-host politeness in the clients applies as on 
 Like a real feed host it answers HTTP/1.1 with keep-alive, sends ``ETag`` and ``Last-Modified``,
 answers ``304 Not Modified`` to a matching ``If-None-Match`` or ``If-Modified-Since``, gzips when
 the client accepts it (bodies are stored gzipped), and waits ``--latency`` seconds before every
-response, 304s included (``/stats`` answers at once with the counts of requests, 304s and bytes).
+response, 304s included (``/stats`` answers at once with the counts of requests, 304s and bytes,
+and ``fetch_span_s``: from the first request's arrival to the last response's end since the
+previous ``/stats``, so a benchmark can tell a run's fetch from the rest of its wall time).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import gzip
 import hashlib
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -51,10 +54,22 @@ class Feeds:
         day = manifest["spec"]["day"]
         self.last_modified = format_datetime(datetime.fromisoformat(f"{day}T23:59:00").replace(tzinfo=UTC), usegmt=True)
         self.requests = self.not_modified = self.bytes = 0
+        self.first: float | None = None  # the window /stats reports and restarts
+        self.last: float | None = None
+
+    def arrived(self) -> None:
+        if self.first is None:
+            self.first = time.monotonic()
+
+    def answered(self) -> None:
+        self.last = time.monotonic()
 
     def response(self, path: str, hdrs: dict[str, str]) -> bytes:
         if path == "/stats":  # for the benchmark: what the clients really asked for
-            stats = json.dumps({"requests": self.requests, "not_modified": self.not_modified, "bytes": self.bytes})
+            span = self.last - self.first if self.first is not None and self.last is not None else 0.0
+            self.first = self.last = None
+            counts = {"requests": self.requests, "not_modified": self.not_modified, "bytes": self.bytes}
+            stats = json.dumps(counts | {"fetch_span_s": round(span, 3)})
             return f"HTTP/1.1 200 OK\r\nContent-Length: {len(stats)}\r\n\r\n{stats}".encode()
         try:
             i = int(path.split("?", 1)[0].rsplit("/", 1)[1].removesuffix(".xml"))
@@ -96,10 +111,14 @@ async def serve(feeds: Feeds, hosts: list[str], latency: float) -> None:
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1]
                 hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                if path != "/stats":
+                    feeds.arrived()
                 if latency and path != "/stats":
                     await asyncio.sleep(latency)
                 writer.write(feeds.response(path, hdrs))
                 await writer.drain()
+                if path != "/stats":
+                    feeds.answered()
                 if hdrs.get("connection", "").lower() == "close":
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, IndexError):

@@ -43,13 +43,33 @@ def _meta(result: FetchResult) -> dict[str, Any]:
     }
 
 
+def write_body(run_dir: str, result: FetchResult) -> dict[str, str] | None:
+    """Archive one fetched body; returns the manifest fields that name it (None: the result has none).
+
+    Separate from :func:`write_batch` so a fetch can archive each body as it arrives, while other
+    feeds are still on the wire, instead of compressing and writing them all after the last one.
+    """
+    if result.body is None:
+        return None
+    body_path = storage.join(run_dir, f"{result.feed_id}.body.gz")
+    storage.write_bytes_atomic(body_path, gzip.compress(result.body, compresslevel=6, mtime=0))
+    return {"body": f"{result.feed_id}.body.gz", "sha256": body_hash(result.body)}
+
+
 def write_batch(
-    run_dir: str, batch: int, run_id: str, results: Sequence[FetchResult], feeds: Mapping[str, FeedConfig]
+    run_dir: str,
+    batch: int,
+    run_id: str,
+    results: Sequence[FetchResult],
+    feeds: Mapping[str, FeedConfig],
+    *,
+    written: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """Archive one fetch batch's bodies and manifest; returns the manifest path.
 
-    The feed's configuration is archived too, so a reprocess labels articles as the original run did
-    even if the feeds file changed since.
+    ``written`` holds what :func:`write_body` returned for bodies archived already (by feed id);
+    the others are written here. The feed's configuration is archived too, so a reprocess labels
+    articles as the original run did even if the feeds file changed since.
     """
     entries = []
     for result in results:
@@ -57,10 +77,8 @@ def write_batch(
         feed = feeds[result.feed_id]
         meta["feed"] = {"name": feed.name, "agency": feed.agency, "language": feed.language}
         if result.body is not None:
-            digest = body_hash(result.body)
-            body_path = storage.join(run_dir, f"{result.feed_id}.body.gz")
-            storage.write_bytes_atomic(body_path, gzip.compress(result.body, compresslevel=6, mtime=0))
-            meta |= {"body": f"{result.feed_id}.body.gz", "sha256": digest}
+            done = (written or {}).get(result.feed_id)
+            meta |= done if done is not None else (write_body(run_dir, result) or {})
         entries.append(meta)
     manifest = {"version": MANIFEST_VERSION, "run_id": run_id, "batch": batch, "results": entries}
     name = f"manifest-{batch:04d}.json"

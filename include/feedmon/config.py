@@ -99,9 +99,10 @@ class FetchSettings:
     max_bytes: int = 10 * 2**20  # bytes on the wire
     max_decoded_bytes: int = 50 * 2**20  # bytes after gzip/deflate
     max_redirects: int = 5
-    max_workers: int = 32
-    per_host: int = 2
-    min_host_delay: float = 0.25  # seconds between two request starts to one host
+    max_workers: int = 64  # threads of one fetch_feeds call: enough for every host slot of a CLI run
+    per_host: int = 2  # requests in flight per host, across processes sharing a local data dir
+    min_host_delay: float = 0.25  # seconds between two request starts to one host (likewise shared)
+    batches: int = 4  # mapped fetch tasks per DAG run (host-disjoint); the CLI fetches all feeds at once
     retries: int = 2  # extra attempts for transient failures (reset, 5xx, 429, 408)
     retry_base_delay: float = 0.5  # first retry waits ~0.5-1 s, then doubles (with jitter)
     retry_max_delay: float = 10.0  # a Retry-After longer than this ends the run's attempts

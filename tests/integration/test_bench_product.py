@@ -21,7 +21,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
-from bench_product import FeedServer, check_snapshot  # noqa: E402
+from bench_product import FeedServer, check_snapshot, result_name  # noqa: E402
 from product_corpus import CorpusSpec, build, load_manifest  # noqa: E402
 
 
@@ -74,6 +74,8 @@ def test_server_sends_validators_and_answers_304(corpus: Path) -> None:
             assert resp.read().startswith(b"<?xml")
         stats = server.stats()
         assert (stats["requests"], stats["not_modified"]) == (4, 2)
+        # The fetch window runs from the first request to the last answer, and restarts per /stats.
+        assert stats["fetch_span_s"] > 0 and server.stats()["fetch_span_s"] == 0
 
 
 def test_guard_refuses_a_snapshot_that_lost_or_doubled_rows(corpus: Path, tmp_path: Path) -> None:
@@ -91,3 +93,9 @@ def test_guard_refuses_a_snapshot_that_lost_or_doubled_rows(corpus: Path, tmp_pa
     assert not check_snapshot(snapshot(ids[:-1]), m)["ok"]
     assert not check_snapshot(snapshot([*ids[:-1], ids[0]]), m)["ok"]  # right count, one id twice
     assert not check_snapshot(tmp_path / "missing.parquet", m)["ok"]
+
+
+def test_a_partial_run_never_overwrites_the_full_result_file() -> None:
+    assert result_name(quick=False, only=None) == "product.json"
+    assert result_name(quick=True, only=None) == "product-quick.json"
+    assert result_name(quick=False, only={"s2"}) == "product-s2.json"

@@ -79,3 +79,22 @@ def test_a_run_is_unpublished_until_every_manifest_it_archived_is_marked(tmp_pat
     assert archive.unpublished_runs(str(day)) == [str(legacy), early, late]
     assert archive.unpublished_runs(str(day), legacy_published={"legacy", "late"}) == [early, late]
     assert archive.list_runs(str(day)) == [str(legacy), early, late], "markers are not manifests"
+
+
+def test_bodies_archived_while_fetching_are_named_not_rewritten(tmp_path: Path):
+    run = str(tmp_path / "run1")
+    results = _results(T0)
+    results.append(FetchResult("c", "https://c.example/rss", "ok", T0, 3, http_status=200, body=b"<feed/>", bytes=7))
+    feeds = FEEDS | {"c": FeedConfig(id="c", url="https://c.example/rss")}
+    early = archive.write_body(run, results[0])  # as the fetch does when feed a arrives
+    assert archive.write_body(run, results[1]) is None  # no body, nothing to archive
+    before = (tmp_path / "run1" / "a.body.gz").stat()
+    archive.write_batch(run, 0, "run-1", results, feeds, written={"a": early})
+    after = (tmp_path / "run1" / "a.body.gz").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not written twice
+    # c, not written early, was written by write_batch (read back, a row also names its body's hash)
+    back = archive.read_run(run)
+    assert [replace(r, body_sha256=None) for r in back] == results
+    assert [r.body_sha256 for r in back] == [
+        body_hash(r.body) if r.status == "ok" and r.body else None for r in results
+    ]

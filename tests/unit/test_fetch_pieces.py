@@ -66,7 +66,7 @@ def test_plan_batches_keeps_hosts_together_and_balances():
 
 def test_settings_from_env():
     s = FetchSettings.from_env({"FEEDMON_FETCH_PER_HOST": "4", "FEEDMON_FETCH_READ_TIMEOUT": "2.5"})
-    assert (s.per_host, s.read_timeout, s.max_workers) == (4, 2.5, 32)
+    assert (s.per_host, s.read_timeout, s.max_workers) == (4, 2.5, 64)
     assert FetchSettings.from_env({"FEEDMON_FETCH_TRUST_ENV": "yes"}).trust_env is True
     assert FetchSettings.from_env({"FEEDMON_FETCH_TRUST_ENV": "0"}).trust_env is False
     with pytest.raises(ValueError, match="FEEDMON_FETCH_TRUST_ENV"):

@@ -12,8 +12,11 @@ Why it is built this way:
   :data:`feedmon.vocab.FEED_STATUSES`. One attempt is :mod:`feedmon.fetch.http`'s job.
 * **Conditional GET and backoff** come from :mod:`feedmon.fetch.state`; see
   :func:`~feedmon.fetch.state.next_state` for the exact state transitions.
-* **Batches keep hosts together** (:func:`plan_batches`), so politeness holds across the parallel
-  mapped Airflow tasks too.
+* **Politeness holds between processes.** On a local state dir the per-host limits are also kept
+  in lock files (:mod:`feedmon.fetch.hosts`), so the DAG's mapped fetch tasks and a ``feedmon run``
+  beside them share each host's slots and spacing instead of each taking its own.
+* **Batches keep hosts together** (:func:`plan_batches`): a few batches, each spanning many hosts,
+  run as parallel mapped Airflow tasks at full concurrency without ever sharing a host.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from feedmon.config import FetchSettings
+from feedmon.fetch.hosts import HostGate, HostPermit
 from feedmon.fetch.http import Fetcher, Outcome
 from feedmon.fetch.state import FeedState, FetchStateStore, commit_one, next_state
 from feedmon.models import FeedConfig, FetchResult
@@ -52,12 +56,14 @@ def host_of(url: str) -> str:
         return ""
 
 
-def plan_batches(feeds: Sequence[FeedConfig], max_batches: int = 16) -> list[list[FeedConfig]]:
+def plan_batches(feeds: Sequence[FeedConfig], max_batches: int = 4) -> list[list[FeedConfig]]:
     """Split feeds into at most ``max_batches`` balanced batches, all feeds of a host in one batch.
 
-    Keeping a host in one batch keeps per-host politeness true across parallel mapped tasks.
-    Hosts are assigned largest-first to the currently smallest batch; each batch keeps the input
-    order of its feeds. Returns no empty batches (an empty input gives ``[]``).
+    Keeping a host in one batch keeps per-host politeness true across parallel mapped tasks even
+    where no lock file can (object storage). Few batches (``FEEDMON_FETCH_BATCHES``) means each
+    spans many hosts, so each task has enough hosts' slots to keep its workers busy. Hosts are
+    assigned largest-first to the currently smallest batch; each batch keeps the input order of its
+    feeds. Returns no empty batches (an empty input gives ``[]``).
     """
     if not feeds:
         return []
@@ -83,6 +89,7 @@ class _Job:
     attempt: int = 0
     started: float = 0.0
     errors: list[str] = field(default_factory=list)
+    permit: HostPermit | None = None  # the host slot held while an attempt is in flight
 
 
 # --- one fetch of many feeds ------------------------------------------------------------------------
@@ -105,13 +112,16 @@ def fetch_feeds(
     (a refetch) ignores backoff and the saved validators: every feed is fetched whole, and its state
     (failure streak, new validators) still moves on as usual. ``now`` (aware) decides backoff and,
     when given, is every row's ``fetched_at``. ``on_result`` is called once per feed as it finishes
-    (from worker threads, one call at a time).
+    (from worker threads, one call at a time). With a local ``state_dir`` the per-host limits are
+    shared with every other process fetching with the same state dir (:mod:`feedmon.fetch.hosts`);
+    otherwise they hold within this call.
     """
+    settings = settings or FetchSettings()
     store = FetchStateStore.under(state_dir) if state_dir else None
-    run = _FetchRun(feeds, settings or FetchSettings(), store, now, on_result, force=force)
+    run = _FetchRun(feeds, settings, store, now, on_result, force=force)
     jobs = run.plan()
     if jobs:
-        run.fetch(jobs, commit_state=commit_state)
+        run.fetch(jobs, commit_state=commit_state, gate=HostGate(state_dir, settings.per_host, settings.min_host_delay))
     return run.rows()
 
 
@@ -180,7 +190,7 @@ class _FetchRun:
             jobs.append(_Job(index=i, feed=feed, host=host_of(feed.url), prior=prior))
         return jobs
 
-    def fetch(self, jobs: list[_Job], *, commit_state: bool) -> None:
+    def fetch(self, jobs: list[_Job], *, commit_state: bool, gate: HostGate) -> None:
         """Run the jobs on worker threads; re-raise the first bug a worker hit (feeds' failures are rows)."""
         settings = self.settings
         # State documents are written by a few threads of their own, overlapping the fetching: file
@@ -188,9 +198,11 @@ class _FetchRun:
         if self.store is not None and commit_state:
             self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feedmon-state")
         fetcher = Fetcher(settings)
-        scheduler = _Scheduler(jobs, settings)
+        scheduler = _Scheduler(jobs, settings, gate)
         errors: list[BaseException] = []
-        n_threads = min(max(1, settings.max_workers), len(jobs))
+        # No more threads than requests that may be in flight at once (every host's slots).
+        slots = len({job.host for job in jobs}) * max(1, settings.per_host)
+        n_threads = min(max(1, settings.max_workers), len(jobs), slots)
         threads = [
             threading.Thread(
                 target=self._worker, args=(fetcher, scheduler, errors), name=f"feedmon-fetch-{n}", daemon=True
@@ -203,6 +215,7 @@ class _FetchRun:
             for t in threads:
                 t.join()
         finally:
+            scheduler.close()
             fetcher.close()
             if self._writer is not None:
                 self._writer.shutdown(wait=True)
@@ -290,18 +303,23 @@ class _Scheduler:
 
     Workers *pull* (``next_job``) and report back (``done``); a worker waiting for a host or a retry
     holds no connection and no host slot, and a finished worker starts the next eligible job at
-    once instead of bouncing through a dispatcher thread.
+    once instead of bouncing through a dispatcher thread. The limits are counted here for this
+    process and, through the :class:`~feedmon.fetch.hosts.HostGate`, against other processes: a
+    host whose slots another process holds is asked again after the wait the gate names.
     """
 
-    def __init__(self, jobs: list[_Job], settings: FetchSettings) -> None:
+    def __init__(self, jobs: list[_Job], settings: FetchSettings, gate: HostGate) -> None:
         self.per_host = max(1, settings.per_host)
         self.delay = max(0.0, settings.min_host_delay)
+        self.gate = gate
         self.ready: dict[str, deque[_Job]] = {}
         for job in jobs:
             self.ready.setdefault(job.host, deque()).append(job)
         self.delayed: list[tuple[float, int, _Job]] = []
         self.active: Counter[str] = Counter()
         self.last_start: dict[str, float] = {}
+        self.blocked: dict[str, float] = {}  # host -> when to ask the gate again (held elsewhere)
+        self.holders: dict[int, _Job] = {}  # jobs holding a permit, by id: close() frees them if a worker died
         self.remaining = len(jobs)
         self.seq = 0
         self.aborted = False
@@ -318,25 +336,36 @@ class _Scheduler:
                     job = heapq.heappop(self.delayed)[2]
                     self.ready.setdefault(job.host, deque()).appendleft(job)
                 wake: float | None = self.delayed[0][0] - now if self.delayed else None
-                # Among the hosts that may start now, serve the one with the most waiting feeds:
-                # rate-limited big hosts start early instead of forming a slow tail at the end.
-                best: str | None = None
-                for host, queue in self.ready.items():
-                    if self.active[host] >= self.per_host:
+                refused: set[str] = set()
+                while True:
+                    # Among the hosts that may start now, serve the one with the most waiting feeds:
+                    # rate-limited big hosts start early instead of forming a slow tail at the end.
+                    best: str | None = None
+                    for host, queue in self.ready.items():
+                        if self.active[host] >= self.per_host or host in refused:
+                            continue
+                        gap = max(self.last_start.get(host, -1e18) + self.delay, self.blocked.get(host, -1e18)) - now
+                        if gap > 0:
+                            wake = gap if wake is None else min(wake, gap)
+                            continue
+                        if best is None or len(queue) > len(self.ready[best]):
+                            best = host
+                    if best is None:
+                        break
+                    permit, wait = self.gate.acquire(best)
+                    if permit is None:  # another process holds the host's slots or spacing
+                        self.blocked[best] = now + wait
+                        wake = wait if wake is None else min(wake, wait)
+                        refused.add(best)
                         continue
-                    gap = self.last_start.get(host, -1e18) + self.delay - now
-                    if gap > 0:
-                        wake = gap if wake is None else min(wake, gap)
-                        continue
-                    if best is None or len(queue) > len(self.ready[best]):
-                        best = host
-                if best is not None:
                     queue = self.ready[best]
                     job = queue.popleft()
                     if not queue:
                         del self.ready[best]
                     self.active[best] += 1
                     self.last_start[best] = now
+                    job.permit = permit
+                    self.holders[id(job)] = job
                     if not job.started:
                         job.started = now
                     return job
@@ -345,6 +374,7 @@ class _Scheduler:
     def done(self, job: _Job, retry_in: float | None = None) -> None:
         """Free the job's host slot; requeue it after ``retry_in`` seconds, or count it finished."""
         with self.cond:
+            self._release(job)
             self.active[job.host] -= 1
             if retry_in is not None:
                 self.seq += 1
@@ -356,7 +386,19 @@ class _Scheduler:
             else:
                 self.cond.notify()
 
+    def _release(self, job: _Job) -> None:
+        if job.permit is not None:
+            self.gate.release(job.permit)
+            job.permit = None
+        self.holders.pop(id(job), None)
+
     def abort(self) -> None:
         with self.cond:
             self.aborted = True
             self.cond.notify_all()
+
+    def close(self) -> None:
+        """Release every slot still held (only after a worker died mid-attempt): other processes wait for them."""
+        with self.cond:
+            for job in list(self.holders.values()):
+                self._release(job)
