@@ -493,7 +493,7 @@ def check_feed_health(summary: dict[str, Any], max_failed_share: float) -> None:
 
 
 # --------------------------------------------------------------------------- whole cycles
-#: Told one line per finished step ("fetch 2/16: ...", "clean: ..."); the CLI prints them on long runs.
+#: Told one line per finished step ("fetch: ...", "clean: ..."); the CLI prints them on long runs.
 Progress = Callable[[str], None]
 
 
