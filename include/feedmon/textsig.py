@@ -24,11 +24,13 @@ import numpy as np
 
 __all__ = [
     "BandIndex",
+    "HeadlineIndex",
     "SignatureParams",
     "Signatures",
     "compute_signatures",
     "content_words",
     "event_conflicts",
+    "headline_words",
     "overlap",
     "titles_agree",
     "word_tokens",
@@ -65,7 +67,8 @@ class Signatures:
     ``event_digests`` is 0 for a text without entries and equal for texts with the same ones),
     ``title_masks`` a 64-bit mask of each title's content words (see :func:`titles_agree`), and
     ``title_units`` which of 32 bits the title sets in the boilerplate table (see
-    :meth:`mark_boilerplate`).
+    :meth:`mark_boilerplate`). ``stems`` (layout ``stem_offsets``) are the title's content words
+    for :class:`HeadlineIndex` (see :func:`_title_stems`).
     """
 
     chunk: int
@@ -81,6 +84,8 @@ class Signatures:
     boiler_bits: int = 0
     boiler_table: np.ndarray | None = None
     boiler_count: np.ndarray | None = None
+    stems: list[np.ndarray] = field(default_factory=list)
+    stem_offsets: list[np.ndarray] = field(default_factory=list)
     _event_lists: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -119,6 +124,12 @@ class Signatures:
         lists[c] = got
         entries, off = got
         return frozenset(entries[off[j] : off[j + 1]])
+
+    def title_stems(self, i: int) -> frozenset[int]:
+        """Content words of title ``i`` as in :func:`headline_words`."""
+        c, j = divmod(i, self.chunk)
+        off = self.stem_offsets[c]
+        return frozenset(self.stems[c][off[j] : off[j + 1]].tolist())
 
     def mark_boilerplate(self, min_titles: int) -> None:
         """Mark shingles that occur under about ``min_titles`` or more different titles.
@@ -162,6 +173,38 @@ def content_words(text: str | tuple[str, str]) -> frozenset[int]:
     return frozenset((h[(h & _U64(1)).astype(bool)] >> _U64(32)).tolist())
 
 
+_HEAD_LEDE = 24  # words of a body read with its title by headline_words
+
+
+def headline_words(title: str, text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Title words, lede words (content words of the first 24 words of ``text``) and anchors.
+
+    What the anchored matcher of :mod:`feedmon.dedup` compares when the text rule cannot: a
+    listing that gives a title only, a copy under another headline. Words are stems (a plural
+    or third-person "s" dropped: "pledges" and "pledge" agree, as in the title stems of
+    :class:`Signatures`); *anchors* are the words written with a capital or a digit (names and
+    numbers: what a rewrite keeps). Plain Python on demand, for the few rows that reach the
+    anchored matcher (numpy's per-call cost would dominate on one short text).
+    """
+    words: list[str] = []
+    anchors: set[str] = set()
+    n_title = 0
+    for part, limit in ((title, None), (text, _HEAD_LEDE)):
+        folded = part if part.isascii() else _ascii_text(part)
+        for tok in _WORD_RE.findall(folded)[:limit]:
+            w = tok.lower()
+            if w in _STOPSET:
+                continue
+            if w[-1] == "s" and w[-2:-1] not in ("s", "u", "i", "") and len(w.encode("utf-8")) >= 4:
+                w = w[:-1]
+            words.append(w)
+            if tok[0].isdigit() or "A" <= tok[0] <= "Z":
+                anchors.add(w)
+        if limit is None:
+            n_title = len(words)
+    return frozenset(words[:n_title]), frozenset(words[n_title:]), frozenset(anchors)
+
+
 def _fold(text: str) -> str:
     """Casefold, then drop accents (NFKD, combining marks removed)."""
     folded = text.casefold()
@@ -199,6 +242,7 @@ def _mult(j: int) -> int:
 
 
 _KEY_MASK = (1 << 63) - 1
+_S, _U, _I = 115, 117, 105  # "s", "u", "i": a word ending "ss", "us" or "is" keeps its "s"
 _LEDE_WORDS = 8
 
 
@@ -243,6 +287,8 @@ class _Chunk:
     event_counts: np.ndarray
     title_masks: np.ndarray
     title_units: np.ndarray
+    stems: np.ndarray
+    stem_counts: np.ndarray
 
 
 def _word_hashes(texts: Iterable[str | tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -324,7 +370,8 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
         low = raw.tobytes().translate(_ASCII_WORDS)
         low_arr = np.frombuffer(low, dtype=np.uint8)
         starts, lengths, chars = _word_spans(low_arr)
-        h = _hash_spans(low_arr, starts, lengths, chars)
+        sums = _span_sums(low_arr, starts, lengths, chars)
+        h = _finish_hashes(sums, lengths)
         t_end = np.flatnonzero(h == _U64(h_title))
         b_end = np.flatnonzero(h == _U64(h_body))
         prev_b = np.concatenate([[-1], b_end[:-1]])
@@ -336,10 +383,21 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
         lede = np.minimum(b_len, _LEDE_WORDS)
         k[:, 1] = np.where(b_len >= _LEDE_WORDS, _seq_key(h, t_end + 1, lede, 2), own | _U64(1))
         events, event_counts, masks, units = _events(raw, low_arr, starts, lengths, h, t_end, b_end)
+        stems, stem_counts = _title_stems(low_arr, starts, lengths, sums, h, prev_b, t_end)
         keep = np.ones(len(h), dtype=bool)
         keep[t_end] = False
         keep[b_end] = False
-        yield _Chunk(h[keep], (t_len + b_len).astype(np.int64), k, events, event_counts, masks, units)
+        yield _Chunk(
+            h[keep],
+            (t_len + b_len).astype(np.int64),
+            k,
+            events,
+            event_counts,
+            masks,
+            units,
+            stems,
+            stem_counts,
+        )
         row0 += n
 
 
@@ -518,6 +576,38 @@ def _title_words(
     mins[has] = np.minimum.reduceat(low, seg[has])
     units[:] = np.where(mins == _U64(_MASK64), _U64(0), mins >> _U64(59))
     return masks, units, n_plain
+
+
+def _title_stems(
+    low: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    sums: np.ndarray,
+    h: np.ndarray,
+    prev_b: np.ndarray,
+    t_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Content words of each title as 32-bit stems, and how many per title (for
+    :class:`HeadlineIndex`). The stem drops a plural or third-person "s" ("pledges", "pledge";
+    not "virus", "crisis", "glass") by taking its byte out of the word's sum: no word is read
+    twice. Equal to :func:`headline_words` of the same title."""
+    t_len = t_end - prev_b - 1
+    total = int(t_len.sum())
+    if not total:
+        return np.zeros(0, dtype=np.uint32), np.zeros(len(t_end), dtype=np.int32)
+    seg = np.cumsum(t_len) - t_len
+    idx = np.repeat(prev_b + 1, t_len) + (np.arange(total) - np.repeat(seg, t_len))
+    row = np.repeat(np.arange(len(t_end)), t_len)
+    content = (h[idx] & _U64(1)).astype(bool)
+    idx, row = idx[content], row[content]
+    ln = lengths[idx]
+    end = starts[idx] + ln
+    before = low[np.maximum(end - 2, 0)]
+    strip = (ln >= 4) & (low[end - 1] == _S) & (before != _S) & (before != _U) & (before != _I)
+    with np.errstate(over="ignore"):
+        stem = sums[idx] - strip.astype(_U64) * _U64(_S) * _BYTE_MULTS[np.minimum(ln - 1, 63)]
+    hs = np.where(strip, _mix_sums(stem, ln - strip), h[idx])
+    return (hs >> _U64(32)).astype(np.uint32), np.bincount(row, minlength=len(t_end)).astype(np.int32)
 
 
 def _context(near: np.ndarray, far: np.ndarray, weak: np.ndarray, side: np.uint64) -> np.ndarray:
@@ -754,6 +844,12 @@ def _hash_spans(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chars: n
     the vocabulary), the same value in every process. The lowest bit tells content words (1)
     from stopwords (0).
     """
+    return _finish_hashes(_span_sums(b, starts, lengths, chars), lengths)
+
+
+def _span_sums(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """Per word, the sum of its bytes times a constant for their position (before mixing):
+    kept so that a word's stem (:func:`_headline_words`) is hashed without reading it again."""
     if not len(starts):
         return np.zeros(0, dtype=_U64)
     pos = chars - np.repeat(starts, lengths)
@@ -762,13 +858,37 @@ def _hash_spans(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chars: n
     contrib = _BYTE_MULTS[pos]
     with np.errstate(over="ignore"):
         np.multiply(contrib, b[chars], out=contrib)  # in place: no second array per byte
-        sums = np.add.reduceat(contrib, np.cumsum(lengths) - lengths)
-        h = _splitmix64(sums ^ (lengths.astype(_U64) * _U64(0xD6E8FEB86659FD93))) | _U64(1)
+        return np.add.reduceat(contrib, np.cumsum(lengths) - lengths)
+
+
+def _mix_sums(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return _splitmix64(sums ^ (lengths.astype(_U64) * _U64(0xD6E8FEB86659FD93))) | _U64(1)
+
+
+def _finish_hashes(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Word hashes from :func:`_span_sums`, stopwords marked (lowest bit 0)."""
+    if not len(sums):
+        return np.zeros(0, dtype=_U64)
+    h = _mix_sums(sums, lengths)
     if len(_STOP_ARR):
         cand = _STOP_LUT[(h >> _U64(1)) & _U64(0xFFFF)]
         stop = (cand >= 0) & (_STOP_ARR[np.maximum(cand, 0)] == h)
         h[stop] &= _U64(~1 & _MASK64)
     return h
+
+
+def _py_word_hash(w: str) -> int:
+    """:func:`_hash_word_bytes` of one word in plain Python (same value, stopword bit aside):
+    cheaper than a numpy call for the few words the anchored matcher weighs."""
+    acc = 0
+    for k, byte in enumerate(w.encode("utf-8")):
+        acc += byte * _BYTE_MULT_LIST[min(k, 63)]
+    x = ((acc & _MASK64) ^ (len(w.encode("utf-8")) * 0xD6E8FEB86659FD93)) & _MASK64
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) | 1
 
 
 def _hash_word_bytes(buf: bytes) -> np.ndarray:
@@ -800,6 +920,8 @@ def _init_stopwords() -> None:
 
 
 _init_stopwords()
+_STOPSET = frozenset(_STOPWORDS)
+_BYTE_MULT_LIST = _BYTE_MULTS.tolist()
 # months and weekdays: event tokens whenever capitalised, even opening a sentence or in a Title
 _DATE_WORDS = _hash_word_bytes(
     b"january february march april may june july august september october november december "
@@ -819,6 +941,7 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
     chunk = _CHUNK_TEXTS
     sh_parts, off_parts, key_parts, sizes = [], [], [], []
     ev_parts, ev_offs, digests, masks, units = [], [], [], [], []
+    stems, stem_offs = [], []
     for part in _word_chunks(texts):
         sh, off = _shingles(part.words, part.counts, params.shingle)
         key_parts.append(np.concatenate([_minhash_bands(sh, off, params), part.exact], axis=1))
@@ -838,6 +961,10 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         ev_offs.append(array("i", ev_off.tobytes()))
         masks.append(part.title_masks)
         units.append(part.title_units)
+        stems.append(part.stems)
+        stem_off = np.zeros(len(part.stem_counts) + 1, dtype=np.int32)
+        np.cumsum(part.stem_counts, out=stem_off[1:])
+        stem_offs.append(stem_off)
     return Signatures(
         chunk=chunk,
         shingles=sh_parts,
@@ -849,7 +976,68 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         event_digests=np.concatenate(digests) if digests else np.zeros(0, dtype=_U64),
         title_masks=np.concatenate(masks) if masks else np.zeros(0, dtype=_U64),
         title_units=np.concatenate(units) if units else np.zeros(0, dtype=np.uint8),
+        stems=stems,
+        stem_offsets=stem_offs,
     )
+
+
+class HeadlineIndex:
+    """Rows by the words of their title, and how many titles of the batch carry each word.
+
+    For the anchored matcher of :mod:`feedmon.dedup`: a copy that was re-titled, or a listing
+    that gives a title only, shares few word 3-grams with its story and so few LSH bands, but
+    it keeps some of the story's rarer title words. Built once per batch, when first needed,
+    without a comparison sort: rows are bucketed by 16 bits of each title word (a stable radix
+    sort keeps them in row order within a bucket), and counts are kept per 20-bit bin. Words
+    sharing a bucket only add candidates (the caller compares the titles); a rare word sharing
+    a bin with a common one looks common, which can only lose a match. Rarity is
+    ``log(rows / titles carrying the word)``: a name in few titles weighs a lot, "Trump" little.
+    """
+
+    _BUCKET_SHIFT, _BIN_SHIFT = np.uint32(16), np.uint32(12)
+
+    def __init__(self, sigs: Signatures) -> None:
+        self.rows = len(sigs)
+        self._sigs = sigs
+        stems = np.concatenate(sigs.stems) if sigs.stems else np.zeros(0, dtype=np.uint32)
+        rows = np.concatenate(
+            [
+                np.repeat(np.arange(c * sigs.chunk, c * sigs.chunk + len(off) - 1, dtype=np.int32), np.diff(off))
+                for c, off in enumerate(sigs.stem_offsets)
+            ]
+            or [np.zeros(0, dtype=np.int32)]
+        )
+        self.counts = np.bincount(stems >> self._BIN_SHIFT, minlength=1 << 20).astype(np.int32)
+        buckets = (stems >> self._BUCKET_SHIFT).astype(np.uint16)
+        self._rows = rows[np.argsort(buckets, kind="stable")]
+        self._start = [0, *np.cumsum(np.bincount(buckets, minlength=1 << 16)).tolist()]
+
+    def rarity(self, stems: Iterable[int]) -> list[float]:
+        """``log(rows / count)`` of each title stem (as in :attr:`Signatures.stems`)."""
+        got = self.counts[np.fromiter(stems, dtype=np.uint32) >> self._BIN_SHIFT]
+        return np.log(self.rows / np.maximum(got, 1)).tolist()
+
+    def weight(self, words: Iterable[str]) -> float:
+        """Summed rarity of words of :func:`headline_words` (a few: plain Python)."""
+        counts, shift, total = self.counts, 32 + int(self._BIN_SHIFT), 0.0
+        for w in words:
+            total += math.log(self.rows / max(1, int(counts[_py_word_hash(w) >> shift])))
+        return total
+
+    def earlier(self, i: int, words: Iterable[int], lookback: int) -> list[int]:
+        """Earlier rows whose title has a word in the bucket of one of ``words``: the
+        ``lookback`` latest per word (rows are in time order)."""
+        out: list[int] = []
+        start = self._start
+        for w in words:
+            b = w >> 16
+            run = self._rows[start[b] : start[b + 1]]
+            p = int(np.searchsorted(run, i))
+            out += run[max(0, p - lookback) : p].tolist()
+        return out
+
+    def title(self, i: int) -> frozenset[int]:
+        return self._sigs.title_stems(i)
 
 
 class BandIndex:
