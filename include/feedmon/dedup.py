@@ -149,7 +149,7 @@ class SameStory:
         self,
         a: frozenset[int],
         b: frozenset[int],
-        word_sets: Callable[[], tuple[frozenset[int], frozenset[int]]] | None = None,
+        word_sets: Callable[[], tuple[frozenset[str], frozenset[str]]] | None = None,
     ) -> float:
         """Score in (0, 2] when 3-gram sets ``a`` and ``b`` are the same story, else 0.
 
@@ -358,7 +358,7 @@ class StoryIndex:
     def _hours_apart(self, i: int, m: int) -> float:
         return math.inf if self._times is None else abs(self._times[i] - self._times[m]) / 3600
 
-    def _words(self, i: int) -> frozenset[int]:
+    def _words(self, i: int) -> frozenset[str]:
         assert self._text_of is not None
         return content_words(self._text_of(i))
 
@@ -495,10 +495,7 @@ class StoryIndex:
         title = heads.title(i)
         if len(title) < 2:
             return -1
-        words = sorted(title)
-        common = math.log(heads.rows / 2)  # a word in one title only is no key
-        rare = sorted((r, w) for r, w in zip(heads.rarity(words), words, strict=True) if r <= common)
-        found = heads.earlier(i, [w for _, w in rare[-rule.anchor_words :]], rule.anchor_lookback)
+        found = heads.earlier(i, rule.anchor_words, rule.anchor_lookback)
         story, root = self.story, self._root
         best_score, best_story = 0.0, -1
         checked: set[int] = set()
