@@ -71,8 +71,9 @@ class SameStory:
     one specific headline (``same_title_words`` content words) within ``same_title_hours`` is one
     story whatever the first lines; :meth:`events_differ` vetoes pairs reporting another event.
     A row that matches nothing that way is looked up by its ``anchor_words`` rarest title words
-    among rows of the last ``anchor_hours`` and matched by :meth:`headlines_agree` (re-titled
-    copies, listings that give a title only).
+    among rows of the last ``anchor_hours``: the text rule again (a short copy under another
+    headline shares too few 3-grams for a band), then :meth:`headlines_agree` (a listing that
+    gives a title only).
     """
 
     min_containment: float = 0.5
@@ -90,8 +91,6 @@ class SameStory:
     anchor_lookback: int = 3
     headline_share: float = 0.7
     title_only_weight: float = 4.0
-    lede_share: float = 0.6
-    retitled_weight: float = 12.0
 
     def headlines_agree(
         self,
@@ -99,39 +98,33 @@ class SameStory:
         b: tuple[frozenset[str], frozenset[str], frozenset[str]],
         weight: Callable[[frozenset[str]], float],
     ) -> float:
-        """Score in (0, 1] when two headlines (title words, lede words, anchors) tell one story.
+        """Score in (0, 1] when a title-only item is the other item's story, else 0.
 
-        For pairs the text rule (:meth:`check`) cannot judge: a listing that gives a title only
-        (its text adds at most one word, the outlet's name), or a copy under another headline
-        with its own first lines. A title-only item is the story when ``headline_share`` of its
-        title's content words are in the other's title or lede; a re-titled copy when one
-        title's words are that much in the other's title and lede *and* ``lede_share`` of the
-        shorter lede's words are in the other lede. Either way the two must also share names
-        or numbers (capitalised words, digits) that are rare in the batch: ``weight`` of the
-        shared anchors (summed ``log(rows / count)``) of at least ``title_only_weight`` (one
-        rare name) or ``retitled_weight`` (a few). Topic words and common names ("Trump",
-        "China") do not make a rewrite: a follow-up or an explainer on the same matter shares
-        them too. The event check still follows.
+        ``a`` and ``b`` are (title words, lede words, anchors) of :func:`~feedmon.textsig.headline_words`.
+        For a pair the text rule (:meth:`check`) cannot judge: a listing that gives a title only
+        (its text adds at most one word, the outlet's name) under its own headline. It is the
+        story when ``headline_share`` of its title's content words are in the other's title or
+        lede (both title-only: in the other title) and the two share names or numbers
+        (capitalised words, digits) rare in the batch: ``weight`` of the shared anchors (summed
+        ``log(rows / titles carrying the word)``) of at least ``title_only_weight``. Topic words
+        and common names ("Trump", "Ukraine") do not make a copy: a follow-up whose headline
+        contains the listing's shares them too. The event check still follows. Two items with
+        text of their own are left to the text rule (a looser lede rule merged a court hearing
+        with the next day's ruling, and found no copy the text rule missed).
         """
         (ta, la, aa), (tb, lb, ab) = a, b
         only_a, only_b = len(la - ta) <= 1, len(lb - tb) <= 1
-        if only_a or only_b:
-            if only_a and only_b:
-                short = min(len(ta), len(tb))
-                share = len(ta & tb) / short if short else 0.0
-            else:
-                t, other = (ta, tb | lb) if only_a else (tb, ta | la)
-                short, share = len(t), len(t & other) / len(t) if t else 0.0
-            if short < 3 or share < self.headline_share:
-                return 0.0
-            return share if weight(aa & ab) >= self.title_only_weight else 0.0
-        if not (ta and tb and la and lb):
+        if not (only_a or only_b):
             return 0.0
-        share = max(len(ta & (tb | lb)) / len(ta), len(tb & (ta | la)) / len(tb))
-        lede = len(la & lb) / min(len(la), len(lb))
-        if share < self.headline_share or lede < self.lede_share:
+        if only_a and only_b:
+            short = min(len(ta), len(tb))
+            share = len(ta & tb) / short if short else 0.0
+        else:
+            t, other = (ta, tb | lb) if only_a else (tb, ta | la)
+            short, share = len(t), len(t & other) / len(t) if t else 0.0
+        if short < 3 or share < self.headline_share:
             return 0.0
-        return share * lede if weight(aa & ab) >= self.retitled_weight else 0.0
+        return share if weight(aa & ab) >= self.title_only_weight else 0.0
 
     def events_differ(self, conflicts: tuple[int, int, int], hours_apart: float = math.inf) -> bool:
         """Two texts that passed :meth:`check` report different events (see ``docs/dedup.md``).
