@@ -489,6 +489,7 @@ class StoryIndex:
         if len(title) < 2:
             return -1
         found = heads.earlier(i, rule.anchor_words, rule.anchor_lookback)
+        mine_short = heads.short(i)
         story, root = self.story, self._root
         best_score, best_story = 0.0, -1
         checked: set[int] = set()
@@ -502,7 +503,7 @@ class StoryIndex:
             score = self._text_score(i, m, s, [], [])
             if score:
                 score += 2.0  # a text match beats a headline match
-            else:
+            elif mine_short or heads.short(m):
                 mine = self._headline(i)
                 score = rule.headlines_agree(mine, self._headline(m), self._anchor_weight)
                 r = root[s]

@@ -68,7 +68,8 @@ class Signatures:
     ``title_masks`` a 64-bit mask of each title's content words (see :func:`titles_agree`), and
     ``title_units`` which of 32 bits the title sets in the boilerplate table (see
     :meth:`mark_boilerplate`). ``title_words`` (layout ``title_offsets``) are each title's content
-    words as 32-bit hashes, for :class:`HeadlineIndex`.
+    words as 32-bit hashes, for :class:`HeadlineIndex`; ``short`` marks texts whose body is at
+    most three words longer than their title (a listing may give the title only).
     """
 
     chunk: int
@@ -86,6 +87,7 @@ class Signatures:
     boiler_count: np.ndarray | None = None
     title_words: list[np.ndarray] = field(default_factory=list)
     title_offsets: list[np.ndarray] = field(default_factory=list)
+    short: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     _event_lists: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -287,6 +289,7 @@ class _Chunk:
     title_units: np.ndarray
     title_words: np.ndarray
     title_counts: np.ndarray
+    short: np.ndarray
 
 
 def _word_hashes(texts: Iterable[str | tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -393,6 +396,7 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
             units,
             tw,
             tw_counts,
+            (b_len <= t_len + 3).astype(np.uint8),
         )
         row0 += n
 
@@ -895,7 +899,7 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
     chunk = _CHUNK_TEXTS
     sh_parts, off_parts, key_parts, sizes = [], [], [], []
     ev_parts, ev_offs, digests, masks, units = [], [], [], [], []
-    title_words, title_offs = [], []
+    title_words, title_offs, short = [], [], []
     for part in _word_chunks(texts):
         sh, off = _shingles(part.words, part.counts, params.shingle)
         key_parts.append(np.concatenate([_minhash_bands(sh, off, params), part.exact], axis=1))
@@ -919,6 +923,7 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         title_off = np.zeros(len(part.title_counts) + 1, dtype=np.int32)
         np.cumsum(part.title_counts, out=title_off[1:])
         title_offs.append(title_off)
+        short.append(part.short)
     return Signatures(
         chunk=chunk,
         shingles=sh_parts,
@@ -932,6 +937,7 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         title_units=np.concatenate(units) if units else np.zeros(0, dtype=np.uint8),
         title_words=title_words,
         title_offsets=title_offs,
+        short=np.concatenate(short) if short else np.zeros(0, dtype=np.uint8),
     )
 
 
@@ -968,10 +974,15 @@ class HeadlineIndex:
         self._pos = np.empty(len(order), dtype=np.int32)
         self._pos[order] = np.arange(len(order), dtype=np.int32)
         self._base = [0, *np.cumsum([len(w) for w in sigs.title_words]).tolist()]
+        self._short = sigs.short.tobytes()
 
     def title(self, i: int) -> frozenset[int]:
         """Content words of title ``i`` (32-bit word hashes)."""
         return self._sigs.title_word_set(i)
+
+    def short(self, i: int) -> bool:
+        """Does text ``i`` add at most three words to its title (maybe a title-only listing)?"""
+        return bool(self._short[i])
 
     def earlier(self, i: int, keys: int, lookback: int) -> list[int]:
         """Earlier rows sharing one of the ``keys`` rarest words of title ``i`` that another
