@@ -8,7 +8,10 @@ Two layers, both deterministic (same inputs give the same outputs whatever their
 * **Near duplicates** (one agency story carried by many outlets with small edits) are kept as
   rows but share a ``story_id``. Candidates come from MinHash LSH over word 3-grams
   (:mod:`feedmon.textsig`), and are then verified on the exact shingle sets, so the cost grows
-  linearly with the number of articles and no pair is trusted on a hash collision.
+  linearly with the number of articles and no pair is trusted on a hash collision. A row the
+  bands miss is looked up by its rarer title words: a short copy under another headline, or a
+  listing that gives a title only, joins its story when the text rule or the title-only rule
+  (rare shared names, the same event) says so.
 * **One story is one event, not one template.** A verified pair is still two stories when what
   tells events apart differs in the same wording (another place, party, date, magnitude, time;
   another toll unless within hours), and text that many items carry under different headlines
