@@ -24,11 +24,13 @@ import numpy as np
 
 __all__ = [
     "BandIndex",
+    "HeadlineIndex",
     "SignatureParams",
     "Signatures",
     "compute_signatures",
     "content_words",
     "event_conflicts",
+    "headline_words",
     "overlap",
     "titles_agree",
     "word_tokens",
@@ -65,7 +67,9 @@ class Signatures:
     ``event_digests`` is 0 for a text without entries and equal for texts with the same ones),
     ``title_masks`` a 64-bit mask of each title's content words (see :func:`titles_agree`), and
     ``title_units`` which of 32 bits the title sets in the boilerplate table (see
-    :meth:`mark_boilerplate`).
+    :meth:`mark_boilerplate`). ``title_words`` (layout ``title_offsets``) are each title's content
+    words as 32-bit hashes, for :class:`HeadlineIndex`; ``short`` marks texts whose body is at
+    most three words longer than their title (a listing may give the title only).
     """
 
     chunk: int
@@ -81,6 +85,9 @@ class Signatures:
     boiler_bits: int = 0
     boiler_table: np.ndarray | None = None
     boiler_count: np.ndarray | None = None
+    title_words: list[np.ndarray] = field(default_factory=list)
+    title_offsets: list[np.ndarray] = field(default_factory=list)
+    short: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     _event_lists: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -120,6 +127,12 @@ class Signatures:
         entries, off = got
         return frozenset(entries[off[j] : off[j + 1]])
 
+    def title_word_set(self, i: int) -> frozenset[int]:
+        """Content words of title ``i`` (32-bit word hashes)."""
+        c, j = divmod(i, self.chunk)
+        off = self.title_offsets[c]
+        return frozenset(self.title_words[c][off[j] : off[j + 1]].tolist())
+
     def mark_boilerplate(self, min_titles: int) -> None:
         """Mark shingles that occur under about ``min_titles`` or more different titles.
 
@@ -150,16 +163,47 @@ class Signatures:
         self.boiler_count = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int32)
 
 
-def content_words(text: str | tuple[str, str]) -> frozenset[int]:
+def content_words(text: str | tuple[str, str]) -> frozenset[str]:
     """Content words (stopwords left out) of a text or (title, text): robust to typos, weak alone.
 
     Computed on demand from the text rather than stored: only candidate pairs in the "typo
-    zone" of :class:`feedmon.dedup.SameStory` need them.
+    zone" of :class:`feedmon.dedup.SameStory` need them. Plain strings: hashing one short text
+    with numpy costs more in per-call overhead than the whole set in Python.
     """
     parts = text if isinstance(text, tuple) else (text,)
-    words = [w for part in parts for w in word_tokens(part)]
-    h = _hash_word_bytes(" ".join(words).encode("utf-8"))
-    return frozenset((h[(h & _U64(1)).astype(bool)] >> _U64(32)).tolist())
+    return frozenset(w for part in parts for w in word_tokens(part) if w not in _STOPSET)
+
+
+_HEAD_LEDE = 24  # words of a body read with its title by headline_words
+
+
+def headline_words(title: str, text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Title words, lede words (content words of the first 24 words of ``text``) and anchors.
+
+    What the anchored matcher of :mod:`feedmon.dedup` compares when the text rule cannot: a
+    listing that gives a title only, a copy under another headline. Words are stems (a plural
+    or third-person "s" dropped: "pledges" and "pledge" agree; "virus", "crisis" keep theirs);
+    *anchors* are the words written with a capital or a digit (names and numbers: what a
+    rewrite keeps). Plain Python on demand, for the few rows that reach the
+    anchored matcher (numpy's per-call cost would dominate on one short text).
+    """
+    words: list[str] = []
+    anchors: set[str] = set()
+    n_title = 0
+    for part, limit in ((title, None), (text, _HEAD_LEDE)):
+        folded = part if part.isascii() else _ascii_text(part)
+        for tok in _WORD_RE.findall(folded)[:limit]:
+            w = tok.lower()
+            if w in _STOPSET:
+                continue
+            if w[-1] == "s" and w[-2:-1] not in ("s", "u", "i", "") and len(w.encode("utf-8")) >= 4:
+                w = w[:-1]
+            words.append(w)
+            if tok[0].isdigit() or "A" <= tok[0] <= "Z":
+                anchors.add(w)
+        if limit is None:
+            n_title = len(words)
+    return frozenset(words[:n_title]), frozenset(words[n_title:]), frozenset(anchors)
 
 
 def _fold(text: str) -> str:
@@ -243,6 +287,9 @@ class _Chunk:
     event_counts: np.ndarray
     title_masks: np.ndarray
     title_units: np.ndarray
+    title_words: np.ndarray
+    title_counts: np.ndarray
+    short: np.ndarray
 
 
 def _word_hashes(texts: Iterable[str | tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,11 +382,22 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
         k[:, 0] = np.where(t_len >= 3, _seq_key(h, prev_b + 1, t_len, 1), own)
         lede = np.minimum(b_len, _LEDE_WORDS)
         k[:, 1] = np.where(b_len >= _LEDE_WORDS, _seq_key(h, t_end + 1, lede, 2), own | _U64(1))
-        events, event_counts, masks, units = _events(raw, low_arr, starts, lengths, h, t_end, b_end)
+        events, event_counts, masks, units, tw, tw_counts = _events(raw, low_arr, starts, lengths, h, t_end, b_end)
         keep = np.ones(len(h), dtype=bool)
         keep[t_end] = False
         keep[b_end] = False
-        yield _Chunk(h[keep], (t_len + b_len).astype(np.int64), k, events, event_counts, masks, units)
+        yield _Chunk(
+            h[keep],
+            (t_len + b_len).astype(np.int64),
+            k,
+            events,
+            event_counts,
+            masks,
+            units,
+            tw,
+            tw_counts,
+            (b_len <= t_len + 3).astype(np.uint8),
+        )
         row0 += n
 
 
@@ -352,6 +410,8 @@ def _word_chunks(texts: Iterable[str | tuple[str, str]]) -> Iterator[_Chunk]:
 EV_NAME, EV_COUNT, EV_FIGURE = 0, 1, 2
 _LEN_SHIFT = 22
 _LETTER_BIT = np.array(["abcdefghiklmnoprstuvwy".index(c) for c in "abcdefghiiklmnopkrstuvwsys"])
+_LETTER_OF_BYTE = np.zeros(256, dtype=np.int64)  # byte -> its letter's bit (0 for a non-letter)
+_LETTER_OF_BYTE[97:123] = np.left_shift(1, _LETTER_BIT)
 _EVENTS_PER_TEXT = 128
 _CTX_SHIFT, _CLS_SHIFT, _TOK_SHIFT = 42, 40, 26
 _LETTERS = (1 << 22) - 1
@@ -374,8 +434,9 @@ def _events(
     h: np.ndarray,
     t_end: np.ndarray,
     b_end: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Event entries per text (flat, with counts), title content-word masks and title units.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Event entries per text (flat, with counts), title content-word masks and title units, and
+    the title's content words (32 bits, with counts: see :func:`_title_words`).
 
     Numbers are digit runs joined by single ``.``, ``,`` or ``:`` ("3.3", "4:09" are *figures*,
     "1,000" and "5" *counts*). Names are capitalised content words that do not start a
@@ -392,10 +453,10 @@ def _events(
     prev_b = np.concatenate([[-1], b_end[:-1]])
     first_raw, first_low = raw[starts], low[starts]
     is_num = (first_low >= 48) & (first_low <= 57)
-    masks, units, n_tw = _title_words(h, prev_b, t_end, is_num)
+    masks, units, n_tw, tw, tw_counts = _title_words(h, prev_b, t_end, is_num)
     cand = np.flatnonzero(is_num | ((first_raw >= 65) & (first_raw <= 90)))
     if not len(cand):
-        return np.zeros(0, dtype=_U64), np.zeros(n, dtype=np.int64), masks, units
+        return np.zeros(0, dtype=_U64), np.zeros(n, dtype=np.int64), masks, units, tw, tw_counts
     row = np.searchsorted(b_end, cand)
     num = is_num[cand]
     in_title = cand < t_end[row]
@@ -455,8 +516,7 @@ def _events(
     if len(names):
         nl = lengths[names]
         pos = np.repeat(starts[names], nl) + (np.arange(int(nl.sum())) - np.repeat(np.cumsum(nl) - nl, nl))
-        ch = low[pos].astype(np.int64)
-        bits = np.where((ch >= 97) & (ch <= 122), np.left_shift(1, _LETTER_BIT[np.clip(ch - 97, 0, 25)]), 0)
+        bits = _LETTER_OF_BYTE[low[pos]]
         letters[: len(names)] = np.bitwise_or.reduceat(bits, np.cumsum(nl) - nl).astype(_U64)
         letters[: len(names)] |= np.minimum(nl, 15).astype(_U64) << _U64(_LEN_SHIFT)
     letters, is_nm = letters[keep_tok], is_nm[keep_tok]
@@ -479,9 +539,10 @@ def _events(
     where = np.concatenate([tok_first[ok_l], tok_first[ok_r]])
     order = np.argsort(where, kind="stable")
     entries, erow = entries[order], np.concatenate([trow[ok_l], trow[ok_r]])[order]
-    rank = np.arange(len(erow)) - np.searchsorted(erow, erow)
+    per_row = np.bincount(erow, minlength=n)
+    rank = np.arange(len(erow)) - (np.cumsum(per_row) - per_row)[erow]
     keep = rank < _EVENTS_PER_TEXT
-    return entries[keep], np.bincount(erow[keep], minlength=n).astype(np.int64), masks, units
+    return entries[keep], np.bincount(erow[keep], minlength=n).astype(np.int64), masks, units, tw, tw_counts
 
 
 def _weak(at: np.ndarray, lengths: np.ndarray, first_raw: np.ndarray) -> np.ndarray:
@@ -492,17 +553,19 @@ def _weak(at: np.ndarray, lengths: np.ndarray, first_raw: np.ndarray) -> np.ndar
 
 def _title_words(
     h: np.ndarray, prev_b: np.ndarray, t_end: np.ndarray, is_num: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per title: a 64-bit mask of its content words (for :func:`titles_agree`), the bit its
     smallest content-word hash picks in the boilerplate table (bit 0 when it has none), and
-    how many of its words after the first are content words and not numbers (for Title Case)."""
+    how many of its words after the first are content words and not numbers (for Title Case);
+    then its content words as 32-bit hashes and how many (for :class:`HeadlineIndex`)."""
     n = len(t_end)
     t_len = t_end - prev_b - 1
     total = int(t_len.sum())
     masks = np.zeros(n, dtype=_U64)
     units = np.zeros(n, dtype=np.uint8)
     if not total:
-        return masks, units, np.zeros(n, dtype=np.int64)
+        none = np.zeros(n, dtype=np.int32)
+        return masks, units, np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.uint32), none
     seg = np.cumsum(t_len) - t_len
     idx = np.repeat(prev_b + 1, t_len) + (np.arange(total) - np.repeat(seg, t_len))
     th = h[idx]
@@ -517,7 +580,10 @@ def _title_words(
     mins = np.full(n, _MASK64, dtype=_U64)
     mins[has] = np.minimum.reduceat(low, seg[has])
     units[:] = np.where(mins == _U64(_MASK64), _U64(0), mins >> _U64(59))
-    return masks, units, n_plain
+    n_content = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(content, out=n_content[1:])
+    counts = (n_content[seg + t_len] - n_content[seg]).astype(np.int32)
+    return masks, units, n_plain, (th[content] >> _U64(32)).astype(np.uint32), counts
 
 
 def _context(near: np.ndarray, far: np.ndarray, weak: np.ndarray, side: np.uint64) -> np.ndarray:
@@ -535,29 +601,28 @@ def event_conflicts(a: frozenset[int], b: frozenset[int]) -> tuple[int, int, int
     or the same word after), are of one class, and neither occurs anywhere among the other
     text's tokens, not even misspelt (a list re-ordered is not a conflict); two names of about
     one length whose letters differ by one at most are a typo, not a conflict. Entries the two
-    texts share cancel out first, so most copies cost a subset test.
+    texts share cancel out first, so most copies cost a set difference.
     """
-    if a <= b or b <= a:  # a copy cut short, or with a sentence added
+    only_a = a - b
+    if not only_a:  # a copy cut short
         return _NO_CONFLICT
     only_b = b - a
-    at = {f >> _CTX_SHIFT: f for f in only_b}
-    if len(at) < len(only_b):  # one context twice among what differs: keep every entry
-        multi: dict[int, list[int]] = {}
-        for f in only_b:
-            multi.setdefault(f >> _CTX_SHIFT, []).append(f)
-    else:
-        multi = {}
+    if not only_b:  # a copy with a sentence added
+        return _NO_CONFLICT
+    at: dict[int, list[int]] = {}
+    for f in only_b:
+        at.setdefault(f >> _CTX_SHIFT, []).append(f)
     found = [0, 0, 0]
     toks_a: set[int] | None = None
     toks_b: set[int] = set()
     seen: set[tuple[int, int]] = set()
-    for e in a - b:
-        ctx = e >> _CTX_SHIFT
-        if ctx not in at:  # the usual case: what differs does not stand in the same place
+    for e in only_a:
+        fs = at.get(e >> _CTX_SHIFT)
+        if fs is None:  # the usual case: what differs does not stand in the same place
             continue
         te = (e >> _TOK_SHIFT) & 0xFFFF  # class and token
         cls = te >> 14
-        for f in multi.get(ctx) or (at[ctx],):
+        for f in fs:
             tf = (f >> _TOK_SHIFT) & 0xFFFF
             if (tf >> 14 == EV_NAME) != (cls == EV_NAME) or (cls == EV_NAME and _typo(e, f)):
                 continue
@@ -771,6 +836,19 @@ def _hash_spans(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray, chars: n
     return h
 
 
+def _py_word_hash(w: str) -> int:
+    """:func:`_hash_word_bytes` of one word in plain Python (same value, stopword bit aside):
+    cheaper than a numpy call for the few words the anchored matcher weighs."""
+    acc = 0
+    for k, byte in enumerate(w.encode("utf-8")):
+        acc += byte * _BYTE_MULT_LIST[min(k, 63)]
+    x = ((acc & _MASK64) ^ (len(w.encode("utf-8")) * 0xD6E8FEB86659FD93)) & _MASK64
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) | 1
+
+
 def _hash_word_bytes(buf: bytes) -> np.ndarray:
     """64-bit hash of every space-separated word of ``buf`` (see :func:`_hash_spans`)."""
     b = np.frombuffer(buf, dtype=np.uint8)
@@ -800,6 +878,8 @@ def _init_stopwords() -> None:
 
 
 _init_stopwords()
+_STOPSET = frozenset(_STOPWORDS)
+_BYTE_MULT_LIST = _BYTE_MULTS.tolist()
 # months and weekdays: event tokens whenever capitalised, even opening a sentence or in a Title
 _DATE_WORDS = _hash_word_bytes(
     b"january february march april may june july august september october november december "
@@ -819,6 +899,7 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
     chunk = _CHUNK_TEXTS
     sh_parts, off_parts, key_parts, sizes = [], [], [], []
     ev_parts, ev_offs, digests, masks, units = [], [], [], [], []
+    title_words, title_offs, short = [], [], []
     for part in _word_chunks(texts):
         sh, off = _shingles(part.words, part.counts, params.shingle)
         key_parts.append(np.concatenate([_minhash_bands(sh, off, params), part.exact], axis=1))
@@ -838,6 +919,11 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         ev_offs.append(array("i", ev_off.tobytes()))
         masks.append(part.title_masks)
         units.append(part.title_units)
+        title_words.append(part.title_words)
+        title_off = np.zeros(len(part.title_counts) + 1, dtype=np.int32)
+        np.cumsum(part.title_counts, out=title_off[1:])
+        title_offs.append(title_off)
+        short.append(part.short)
     return Signatures(
         chunk=chunk,
         shingles=sh_parts,
@@ -849,7 +935,85 @@ def compute_signatures(texts: Iterable[str | tuple[str, str]], params: Signature
         event_digests=np.concatenate(digests) if digests else np.zeros(0, dtype=_U64),
         title_masks=np.concatenate(masks) if masks else np.zeros(0, dtype=_U64),
         title_units=np.concatenate(units) if units else np.zeros(0, dtype=np.uint8),
+        title_words=title_words,
+        title_offsets=title_offs,
+        short=np.concatenate(short) if short else np.zeros(0, dtype=np.uint8),
     )
+
+
+class HeadlineIndex:
+    """Rows by the words of their title, and how many titles of the batch carry each word.
+
+    For the anchored matcher of :mod:`feedmon.dedup`: a copy that was re-titled, or a listing
+    that gives a title only, shares few word 3-grams with its story and so few LSH bands, but
+    it keeps some of the story's rarer title words. Built once per batch, when first needed,
+    without a comparison sort: title words are bucketed by 16 bits of their hash (a stable
+    radix sort keeps rows in order within a bucket), and counted per bin of a table sized to
+    the batch. Words sharing a bucket only add candidates (the caller compares the titles); a
+    rare word sharing a bin with a common one looks common, which can only lose a match.
+    Queries are plain Python on a few array items: numpy's per-call cost would dominate.
+    """
+
+    def __init__(self, sigs: Signatures) -> None:
+        self.rows = len(sigs)
+        self._sigs = sigs
+        words = np.concatenate(sigs.title_words) if sigs.title_words else np.zeros(0, dtype=np.uint32)
+        rows = np.concatenate(
+            [
+                np.repeat(np.arange(c * sigs.chunk, c * sigs.chunk + len(off) - 1, dtype=np.int32), np.diff(off))
+                for c, off in enumerate(sigs.title_offsets)
+            ]
+            or [np.zeros(0, dtype=np.int32)]
+        )
+        bits = int(min(20, max(12, math.ceil(math.log2(len(words) + 1)) + 1)))
+        self._shift = 32 - bits
+        self._counts = np.bincount(words >> np.uint32(self._shift), minlength=1 << bits).astype(np.int32)
+        buckets = (words >> np.uint32(16)).astype(np.uint16)
+        order = np.argsort(buckets, kind="stable")
+        self._rows, self._buckets = rows[order], buckets[order]
+        self._pos = np.empty(len(order), dtype=np.int32)
+        self._pos[order] = np.arange(len(order), dtype=np.int32)
+        self._base = [0, *np.cumsum([len(w) for w in sigs.title_words]).tolist()]
+        self._short = sigs.short.tobytes()
+
+    def title(self, i: int) -> frozenset[int]:
+        """Content words of title ``i`` (32-bit word hashes)."""
+        return self._sigs.title_word_set(i)
+
+    def short(self, i: int) -> bool:
+        """Does text ``i`` add at most three words to its title (maybe a title-only listing)?"""
+        return bool(self._short[i])
+
+    def earlier(self, i: int, keys: int, lookback: int) -> list[int]:
+        """Earlier rows sharing one of the ``keys`` rarest words of title ``i`` that another
+        title also carries: the ``lookback`` latest rows per word (rows are in time order)."""
+        sigs = self._sigs
+        c, j = divmod(i, sigs.chunk)
+        off = sigs.title_offsets[c]
+        a, b = int(off[j]), int(off[j + 1])
+        words = sigs.title_words[c][a:b].tolist()
+        counts, shift = self._counts, self._shift
+        seen = [(counts.item(w >> shift), k) for k, w in enumerate(words)]
+        picked = sorted(x for x in seen if x[0] >= 2)[:keys]
+        pos, buckets, rows = self._pos, self._buckets, self._rows
+        out: list[int] = []
+        for _, k in picked:
+            p = pos.item(self._base[c] + a + k)
+            bucket = buckets.item(p)
+            for q in range(p - 1, max(-1, p - 1 - lookback), -1):
+                if buckets.item(q) != bucket:
+                    break
+                out.append(rows.item(q))
+        return out
+
+    def weight(self, words: Iterable[str]) -> float:
+        """Summed ``log(rows / titles carrying the word)`` of words of :func:`headline_words`:
+        a name in few titles weighs a lot, "Trump" or "China" little (a stem is counted as the
+        word it spells)."""
+        counts, shift, total = self._counts, 32 + self._shift, 0.0
+        for w in words:
+            total += math.log(self.rows / max(1, counts.item(_py_word_hash(w) >> shift)))
+        return total
 
 
 class BandIndex:
