@@ -218,6 +218,7 @@ def parse(ctx: RunContext) -> dict[str, Any]:
     feeds = archive.read_feed_configs(ctx.raw_dir)
     rows: list[dict[str, Any]] = []
     outcomes: dict[str, dict[str, Any]] = {}
+    parsers: dict[str, int] = {"fast": 0, "feedparser": 0}
     for res in results:
         entries, error = 0, None
         if res.body is not None:
@@ -230,6 +231,7 @@ def parse(ctx: RunContext) -> dict[str, Any]:
                     default_language=feeds[res.feed_id].language,
                 )
                 entries, error = len(parsed.entries), parsed.error
+                parsers[parsed.parser] += 1
                 rows.extend(_entry_row(e, res) for e in parsed.entries)
             except Exception as exc:  # one pathological body must not cost the other feeds their articles
                 log.exception("parsing %s failed", res.feed_id)
@@ -245,7 +247,7 @@ def parse(ctx: RunContext) -> dict[str, Any]:
     report = {"manifests": manifests, "feeds": outcomes}
     storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
     checkpoint(ctx, "parse:after")
-    return {"path": path, "entries": len(rows)}
+    return {"path": path, "entries": len(rows), "parsers": parsers}
 
 
 def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
