@@ -42,7 +42,7 @@ DEFAULT_DEADLINE_MINUTES = 20.0
 DEFAULT_RAW_RETENTION_DAYS = 30
 #: Below this many feed items a run parses and cleans in-process: starting worker processes costs
 #: more than they save on small runs.
-DEFAULT_POOL_MIN_ITEMS = 5000
+DEFAULT_POOL_MIN_ITEMS = 20000
 
 
 def default_workers() -> int:
