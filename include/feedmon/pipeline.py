@@ -341,10 +341,14 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     model = BoilerplateModel.load(
         ctx.settings.state_dir, ctx.day, settings=BoilerplateSettings.from_rules(rules.boilerplate, ctx.settings.clean)
     )
-    context = _CleanContext(archive.read_feed_configs(ctx.raw_dir), rules, model, ctx.run_id)
     workers = ctx.settings.workers
     total = storage.parquet_rows(entries_path)
     parallel = workers > 1 and total >= ctx.settings.pool_min_items
+    # The workers get a light copy of the model (its decisions, not its statistics); what earlier
+    # days and runs counted is filtered out here, after the merge.
+    context = _CleanContext(
+        archive.read_feed_configs(ctx.raw_dir), rules, model.for_workers() if parallel else model, ctx.run_id
+    )
     # in-process: one batch at a time; in the pool: about CHUNKS_PER_WORKER chunks per worker
     target = max(1, -(-total // (workers * CHUNKS_PER_WORKER))) if parallel else CLEAN_BATCH_ROWS
     batch_rows = min(CLEAN_BATCH_ROWS, target)
@@ -366,7 +370,7 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
             yield table
 
     path, articles = storage.write_parquet_parts_atomic(ctx.work("cleaned.parquet"), ARTICLE_SCHEMA, tables())
-    observations = model.observations() | {"sources": observed}
+    observations = model.observations() | {"sources": model.unseen(observed) if parallel else observed}
     storage.write_text_atomic(ctx.work("boilerplate.json"), json.dumps(observations, separators=(",", ":")))
     checkpoint(ctx, "clean:after")
     return {

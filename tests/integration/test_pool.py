@@ -4,12 +4,14 @@ One raw archive (fetched over real HTTP from a local server) is processed twice,
 the data dir: with ``workers=1`` and with ``workers=2`` (pool threshold 0, so the pool is used even
 for this small run). The day before was published first, so the learned-boilerplate model removes
 a learned footer on the day compared; two feeds of one source list the same pages (one article id
-observed in two chunks), one feed is ill-formed (feedparser fallback) and one is an HTML page.
+observed in two chunks), one feed is ill-formed (feedparser fallback) and one is an HTML page;
+one feed lists the same items every day (the model counted them on day 1: not again).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -60,7 +62,7 @@ def _serve_day(folder: Path, day: str) -> None:
     (folder / "wire-a.xml").write_bytes(_feed(f"shared-{day}", 30))
     (folder / "wire-b.xml").write_bytes(_feed(f"shared-{day}", 30, note=" Updated."))
     (folder / "desk.xml").write_bytes(_feed(f"desk-{day}", 25))
-    (folder / "post.xml").write_bytes(_feed(f"post-{day}", 12))
+    (folder / "post.xml").write_bytes(_feed("post", 12))  # the same items every day: counted on day 1 only
     (folder / "bad.xml").write_bytes(_feed(f"bad-{day}", 8, broken=True))
     (folder / "page.xml").write_bytes(b"<!doctype html><html><body><p>Not a feed</p></body></html>")
 
@@ -121,9 +123,13 @@ def test_one_worker_and_two_workers_write_the_same_day(archived: tuple[Settings,
         }
 
     snap1, snap2 = pq.read_table(s1.snapshot_path(DAY2)), pq.read_table(s2.snapshot_path(DAY2))
-    assert snap1.num_rows == 30 + 25 + 12 + 8  # the two shared feeds list the same pages
+    # the two shared feeds list the same pages; post's items were published on day 1
+    assert snap1.num_rows == 30 + 25 + 8
     assert snap1.equals(snap2, check_metadata=True)
     assert files1["observed"] == files2["observed"]  # the run's boilerplate observations, byte for byte
+    observed = json.loads(files1["observed"])["sources"]
+    assert sorted(observed) == ["Bad", "Desk", "Shared Wire"]  # post's articles were counted on day 1
+    assert len(observed["Shared Wire"]) == 30
     state1 = Path(s1.state_dir, "boilerplate", f"{DAY2.isoformat()}.json").read_bytes()
     state2 = Path(s2.state_dir, "boilerplate", f"{DAY2.isoformat()}.json").read_bytes()
     assert state1 == state2
