@@ -6,7 +6,8 @@ build it the same way, so ``FEEDMON_FEEDS`` and ``FEEDMON_DATA_DIR`` mean the sa
 The sections:
 
 * the run itself (top-level fields): feeds file, data dir (and the Airflow Connection holding its
-  credentials), schedule, dedup lookback, failed share, raw-archive retention;
+  credentials), schedule, dedup lookback, failed share, raw-archive retention, worker processes
+  for parse and clean (and the run size below which they are not used);
 * :class:`FetchSettings` (``FEEDMON_FETCH_<FIELD>``): timeouts, caps, politeness, retries, backoff;
 * :class:`CleanSettings`: the user's rule file and the learned-boilerplate thresholds;
 * :class:`TagSettings`: the user's gazetteer;
@@ -39,6 +40,15 @@ DEFAULT_FEED_STALE_HOURS = 24.0
 DEFAULT_RUN_TIMEOUT_MINUTES = 25.0
 DEFAULT_DEADLINE_MINUTES = 20.0
 DEFAULT_RAW_RETENTION_DAYS = 30
+#: Below this many feed items a run parses and cleans in-process: starting worker processes costs
+#: more than they save on small runs.
+DEFAULT_POOL_MIN_ITEMS = 20000
+
+
+def default_workers() -> int:
+    """Worker processes for parse and clean: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
 
 Environ = Mapping[str, str]
 
@@ -289,6 +299,10 @@ class Settings:
     schedule: str = field(default=DEFAULT_SCHEDULE, metadata={"env": "FEEDMON_SCHEDULE"})
     #: Days of raw archive kept by ``feedmon prune`` and the housekeeping DAG (reprocessing needs them).
     raw_retention_days: int = field(default=DEFAULT_RAW_RETENTION_DAYS, metadata={"env": "FEEDMON_RAW_RETENTION_DAYS"})
+    #: Worker processes for the parse and clean stages of large runs (1: everything in-process).
+    workers: int = field(default_factory=default_workers, metadata={"env": "FEEDMON_WORKERS"})
+    #: Runs with fewer feed items than this parse and clean in-process whatever ``workers`` says.
+    pool_min_items: int = field(default=DEFAULT_POOL_MIN_ITEMS, metadata={"env": "FEEDMON_POOL_MIN_ITEMS"})
     fetch: FetchSettings = field(default_factory=FetchSettings)
     clean: CleanSettings = field(default_factory=CleanSettings)
     tag: TagSettings = field(default_factory=TagSettings)
@@ -309,6 +323,8 @@ class Settings:
         retention = env_number(
             "FEEDMON_RAW_RETENTION_DAYS", DEFAULT_RAW_RETENTION_DAYS, kind=int, minimum=1, environ=env
         )
+        workers = env_number("FEEDMON_WORKERS", default_workers(), kind=int, minimum=1, environ=env)
+        pool_min_items = env_number("FEEDMON_POOL_MIN_ITEMS", DEFAULT_POOL_MIN_ITEMS, kind=int, minimum=0, environ=env)
         return cls(
             feeds_file=feeds,
             data_dir=data,
@@ -317,6 +333,8 @@ class Settings:
             max_failed_share=share,
             schedule=schedule_from_env(env),
             raw_retention_days=int(retention),
+            workers=int(workers),
+            pool_min_items=int(pool_min_items),
             fetch=FetchSettings.from_env(env),
             clean=CleanSettings.from_env(env),
             tag=TagSettings.from_env(env),

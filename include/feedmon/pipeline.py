@@ -19,20 +19,22 @@ the run itself, doubles nothing. :func:`clean_leftovers` removes what dead runs 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feedmon import archive, storage
 from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
@@ -45,7 +47,8 @@ from feedmon.language import resolve_language
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
 from feedmon.outputs import read_snapshot, snapshot_version, summarize
 from feedmon.parse import parse_feed
-from feedmon.schema import FEED_HEALTH_SCHEMA, articles_to_table, rows_to_table, table_to_articles
+from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks
+from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA, articles_to_table, rows_to_table, table_to_articles
 from feedmon.tag import ConflictTagger
 from feedmon.urls import canonical_url, safe_href
 from feedmon.vocab import FAILED_STATUSES, failed_share_exceeded
@@ -208,47 +211,91 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
 
 
 # --------------------------------------------------------------------------- parse
+#: One feed's body as the parse workers get it: id, body, headers, base URL, default language, fetched at.
+_FeedBody = tuple[str, bytes, dict[str, str], str, str | None, datetime]
+#: What parsing one feed settled: id, entries, error, parser used (None when it crashed).
+_FeedOutcome = tuple[str, int, str | None, str | None]
+#: Feeds parsed per step in-process (only one step's entry rows are Python objects at a time).
+PARSE_STEP_FEEDS = 16
+
+
 def parse(ctx: RunContext) -> dict[str, Any]:
     """Parse every archived body into raw entries (one Parquet) plus a per-feed report with each
     feed's final outcome (a body that is not a feed is ``parse_error``). The report is what
-    :func:`publish` records in the fetch state once the articles are in the snapshot."""
+    :func:`publish` records in the fetch state once the articles are in the snapshot.
+
+    A large run (``FEEDMON_POOL_MIN_ITEMS`` items or more) is parsed by ``FEEDMON_WORKERS``
+    processes, in chunks of whole feeds merged in feed order (:mod:`feedmon.pool`): the same file
+    as in-process. Entries are written chunk by chunk (one row group or more each).
+    """
     checkpoint(ctx, "parse:before")
     manifests = archive.manifest_names(ctx.raw_dir)
     results = archive.read_run(ctx.raw_dir, strict=ctx.replay_into is not None, manifests=manifests)
     feeds = archive.read_feed_configs(ctx.raw_dir)
-    rows: list[dict[str, Any]] = []
+    bodies: list[_FeedBody] = [
+        (res.feed_id, res.body, res.headers, res.final_url or res.url, feeds[res.feed_id].language, res.fetched_at)
+        for res in results
+        if res.body is not None
+    ]
+    workers = ctx.settings.workers
+    items = sum(_estimated_items(body[1]) for body in bodies)
+    parallel = workers > 1 and len(bodies) > 1 and items >= ctx.settings.pool_min_items
+    # in the pool: about CHUNKS_PER_WORKER chunks per worker; in-process: a few feeds per step
+    n_chunks = workers * CHUNKS_PER_WORKER if parallel else -(-len(bodies) // PARSE_STEP_FEEDS)
+    chunks = balanced_chunks(bodies, [len(b[1]) for b in bodies], n_chunks)
+    settled: dict[str, _FeedOutcome] = {}
+    parsers: dict[str, int] = {"fast": 0, "feedparser": 0}
+
+    def tables() -> Iterator[pa.Table]:
+        for table, outcomes in map_chunks(_parse_chunk, None, chunks, workers=workers, parallel=parallel):
+            for outcome in outcomes:
+                settled[outcome[0]] = outcome
+            yield table
+
+    path, rows = storage.write_parquet_parts_atomic(ctx.work("entries.parquet"), ENTRY_SCHEMA, tables())
     outcomes: dict[str, dict[str, Any]] = {}
     for res in results:
         entries, error = 0, None
         if res.body is not None:
-            try:
-                parsed = parse_feed(
-                    res.body,
-                    feed_id=res.feed_id,
-                    headers=res.headers,
-                    base_url=res.final_url or res.url,
-                    default_language=feeds[res.feed_id].language,
-                )
-                entries, error = len(parsed.entries), parsed.error
-                rows.extend(_entry_row(e, res) for e in parsed.entries)
-            except Exception as exc:  # one pathological body must not cost the other feeds their articles
-                log.exception("parsing %s failed", res.feed_id)
-                error = f"parser crashed: {exc!r}"
+            _, entries, error, parser = settled[res.feed_id]
+            if parser is not None:
+                parsers[parser] += 1
             if entries == 0:
                 res.status = "parse_error" if error else "empty"
             res.error = error or res.error  # a salvaged bozo feed stays ok, with the parser's complaint
         outcomes[res.feed_id] = {"entries": entries, "status": res.status, "error": res.error}
-    path = ctx.work("entries.parquet")
-    storage.write_parquet_atomic(path, rows_to_table(rows, ENTRY_SCHEMA))
     # The manifests read here are the ones publish marks as published: a batch archived later
     # (a fetch task cleared meanwhile) stays unpublished until a run parses it.
     report = {"manifests": manifests, "feeds": outcomes}
     storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
+    log.info("parsed %d entries (%s), %s", rows, parsers, f"{workers} workers" if parallel else "in-process")
     checkpoint(ctx, "parse:after")
-    return {"path": path, "entries": len(rows)}
+    return {"path": path, "entries": rows, "parsers": parsers, "workers": workers if parallel else 1}
 
 
-def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
+def _estimated_items(body: bytes) -> int:
+    """About how many items a feed body holds (RSS ``<item>``, Atom ``<entry>``): sizes the run."""
+    return body.count(b"<item") + body.count(b"<entry")
+
+
+def _parse_chunk(_context: None, chunk: Sequence[_FeedBody]) -> tuple[pa.Table, list[_FeedOutcome]]:
+    """Parse whole feeds (a worker's chunk, or the whole run in-process): their entry rows and outcomes."""
+    rows: list[dict[str, Any]] = []
+    outcomes: list[_FeedOutcome] = []
+    for feed_id, body, headers, base_url, language, fetched_at in chunk:
+        try:
+            parsed = parse_feed(body, feed_id=feed_id, headers=headers, base_url=base_url, default_language=language)
+        except Exception as exc:  # one pathological body must not cost the other feeds their articles
+            log.exception("parsing %s failed", feed_id)
+            outcomes.append((feed_id, 0, f"parser crashed: {exc!r}", None))
+            continue
+        log.debug("%s: %d entries, %s parser", feed_id, len(parsed.entries), parsed.parser)
+        rows.extend(_entry_row(e, fetched_at) for e in parsed.entries)
+        outcomes.append((feed_id, len(parsed.entries), parsed.error, parsed.parser))
+    return rows_to_table(rows, ENTRY_SCHEMA), outcomes
+
+
+def _entry_row(entry: RawEntry, fetched_at: datetime) -> dict[str, Any]:
     return {
         "feed_id": entry.feed_id,
         "guid": entry.guid,
@@ -258,26 +305,112 @@ def _entry_row(entry: RawEntry, res: FetchResult) -> dict[str, Any]:
         "published_at": entry.published_at,
         "language": entry.language,
         "author": entry.author,
-        "fetched_at": res.fetched_at,
+        "fetched_at": fetched_at,
     }
 
 
 # --------------------------------------------------------------------------- clean
+#: Entry rows read per batch by the clean stage (and cleaned per step in-process).
+CLEAN_BATCH_ROWS = 2048
+
+
+@dataclass
+class _CleanContext:
+    """What every clean chunk needs; one copy per worker process (or one for an in-process stage)."""
+
+    feeds: dict[str, FeedConfig]
+    rules: CleanRules
+    model: BoilerplateModel
+    run_id: str
+    #: Per source, how many of the model's observations earlier chunks already returned.
+    returned: dict[str, int] = field(default_factory=dict)
+
+
 def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     """Turn raw entries into clean candidate articles with stable ids and canonical URLs.
 
     What the learned-boilerplate model observes is parked in the work folder; :func:`publish`
-    adds it to the day's statistics, so they never count a run that did not publish.
+    adds it to the day's statistics, so they never count a run that did not publish. The model
+    decides with earlier days' statistics only, so chunks of feeds clean independently: a large run
+    (``FEEDMON_POOL_MIN_ITEMS`` entries or more) is cleaned by ``FEEDMON_WORKERS`` processes and
+    their observations merged in feed order, the first observation of an article winning, as in
+    one pass. Entries are read and articles written batch by batch.
     """
     checkpoint(ctx, "clean:before")
-    feeds = archive.read_feed_configs(ctx.raw_dir)
     rules = CleanRules.load(ctx.settings.clean.rules_file)
     model = BoilerplateModel.load(
         ctx.settings.state_dir, ctx.day, settings=BoilerplateSettings.from_rules(rules.boilerplate, ctx.settings.clean)
     )
+    workers = ctx.settings.workers
+    total = storage.parquet_rows(entries_path)
+    parallel = workers > 1 and total >= ctx.settings.pool_min_items
+    # The workers get a light copy of the model (its decisions, not its statistics); what earlier
+    # days and runs counted is filtered out here, after the merge.
+    context = _CleanContext(
+        archive.read_feed_configs(ctx.raw_dir), rules, model.for_workers() if parallel else model, ctx.run_id
+    )
+    # in-process: one batch at a time; in the pool: about CHUNKS_PER_WORKER chunks per worker
+    target = max(1, -(-total // (workers * CHUNKS_PER_WORKER))) if parallel else CLEAN_BATCH_ROWS
+    batch_rows = min(CLEAN_BATCH_ROWS, target)
+    chunks = _feed_chunks(storage.iter_parquet_batches(entries_path, batch_rows), target)
+    observed: dict[str, dict[str, list[str]]] = {}
+    failed = done = 0
+
+    def tables() -> Iterator[pa.Table]:
+        nonlocal failed, done
+        for table, observations, chunk_failed in map_chunks(
+            _clean_chunk, context, chunks, workers=workers, parallel=parallel
+        ):
+            failed += chunk_failed
+            done += 1
+            for source, articles in observations.items():
+                into = observed.setdefault(source, {})
+                for akey, keys in articles.items():
+                    into.setdefault(akey, keys)  # the first chunk to observe an article wins, as in one pass
+            yield table
+
+    path, articles = storage.write_parquet_parts_atomic(ctx.work("cleaned.parquet"), ARTICLE_SCHEMA, tables())
+    observations = model.observations() | {"sources": model.unseen(observed) if parallel else observed}
+    storage.write_text_atomic(ctx.work("boilerplate.json"), json.dumps(observations, separators=(",", ":")))
+    checkpoint(ctx, "clean:after")
+    return {
+        "path": path,
+        "articles": articles,
+        "items_failed": failed,
+        "workers": workers if parallel else 1,
+        "chunks": done,
+    }
+
+
+def _feed_chunks(batches: Iterable[pa.RecordBatch], target: int) -> Iterator[pa.Table]:
+    """Entry batches regrouped into tables of about ``target`` rows, cut only between two feeds
+    (the entries of one feed are consecutive)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows < target:
+            continue
+        table = pa.Table.from_batches(pending)
+        ids = table.column("feed_id").combine_chunks()
+        changes = pc.indices_nonzero(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)))
+        if len(changes) == 0:
+            continue  # one feed so far: keep reading
+        cut = changes[-1].as_py() + 1
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield pa.Table.from_batches(pending)
+
+
+def _clean_chunk(context: _CleanContext, table: pa.Table) -> tuple[pa.Table, dict[str, dict[str, list[str]]], int]:
+    """Clean one chunk of entry rows: its articles, what the model newly observed, items that failed."""
+    feeds, rules, model = context.feeds, context.rules, context.model
     out: list[Article] = []
     failed = 0
-    for row in storage.read_parquet(entries_path).to_pylist():
+    for row in table.to_pylist():
         feed = feeds[row["feed_id"]]
         try:
             cleaned = clean_article(
@@ -311,15 +444,18 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
                 dateline=cleaned.dateline,
                 agency=cleaned.agency or feed.agency,
                 content_hash=content_hash(title, cleaned.text),
-                first_run_id=ctx.run_id,
+                first_run_id=context.run_id,
             )
         )
-    storage.write_text_atomic(ctx.work("boilerplate.json"), json.dumps(model.observations(), separators=(",", ":")))
-    path = ctx.work("cleaned.parquet")
     _finalise_defaults(out)
-    storage.write_parquet_atomic(path, articles_to_table(out))
-    checkpoint(ctx, "clean:after")
-    return {"path": path, "articles": len(out), "items_failed": failed}
+    # Only what this chunk added: the model's observations grow in order, per source.
+    new: dict[str, dict[str, list[str]]] = {}
+    for source, articles in model.observations()["sources"].items():
+        seen = context.returned.get(source, 0)
+        if len(articles) > seen:
+            new[source] = dict(itertools.islice(articles.items(), seen, None))
+            context.returned[source] = len(articles)
+    return articles_to_table(out), new, failed
 
 
 def _finalise_defaults(articles: Sequence[Article]) -> None:

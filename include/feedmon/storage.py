@@ -11,7 +11,7 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,6 +229,37 @@ def write_parquet_atomic(path: str, table: pa.Table) -> str:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return write_bytes_atomic(path, buf.getvalue())
+
+
+def write_parquet_parts_atomic(path: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> tuple[str, int]:
+    """:func:`write_parquet_atomic` for a table that arrives in parts (one row group or more each),
+    so no caller holds the whole table; returns the path and the number of rows written."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    rows = 0
+    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+        for part in parts:
+            if part.num_rows:
+                writer.write_table(part if part.schema.equals(schema) else part.cast(schema))
+                rows += part.num_rows
+    return write_bytes_atomic(path, buf.getvalue()), rows
+
+
+def parquet_rows(path: str) -> int:
+    """How many rows a Parquet file holds (its footer only is read)."""
+    import pyarrow.parquet as pq
+
+    fs, p = _fs(path)
+    with fs.open(p, "rb") as fh:
+        return int(pq.ParquetFile(fh).metadata.num_rows)
+
+
+def iter_parquet_batches(path: str, batch_size: int = 2048) -> Iterator[pa.RecordBatch]:
+    """The rows of one Parquet file, ``batch_size`` at a time (decoded batch by batch)."""
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(io.BytesIO(read_bytes(path))).iter_batches(batch_size=batch_size)
 
 
 def read_parquet(path: str) -> pa.Table:

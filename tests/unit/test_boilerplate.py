@@ -209,3 +209,22 @@ def test_observations_reach_the_day_only_when_recorded_and_once(tmp_path: Path) 
     assert BoilerplateModel.record(str(tmp_path), D1, later.observations()) == 1
     stats = json.loads((tmp_path / "boilerplate" / f"{D1}.json").read_text())["sources"]["site-a"]
     assert stats["articles"] == 5
+
+
+def test_light_copy_for_workers_decides_alike_and_unseen_drops_what_was_counted(tmp_path: Path) -> None:
+    _learn(tmp_path, D1, 4)
+    full = BoilerplateModel.load(str(tmp_path), D2, settings=SETTINGS)
+    light = full.for_workers()
+    for line in (FOOTER, f"Story {_name(1)} happened somewhere.", "12 comments"):
+        for source in ("site-a", "site-b"):
+            assert light.is_boilerplate(source, line) == full.is_boilerplate(source, line)
+    assert light.is_boilerplate("site-a", FOOTER)
+    one_pass = BoilerplateModel.load(str(tmp_path), D2, settings=SETTINGS)
+    for model in (one_pass, light):
+        for i in (6, 2, 5, 5):  # article 2 was counted on D1, article 5 comes twice
+            model.observe("site-a", f"site-a-{i}", _article(i))
+    assert len(light.observations()["sources"]["site-a"]) == 3  # the light copy cannot know about 2
+    got = full.unseen(light.observations()["sources"])
+    expected = one_pass.observations()["sources"]
+    assert got == expected and list(got["site-a"]) == list(expected["site-a"])  # same articles, same order
+    assert len(got["site-a"]) == 2

@@ -19,7 +19,7 @@ LAYERS = [
     {"schema", "config", "feeds", "archive"},
     {"fetch", "parse", "clean", "dedup", "textsig", "tag", "gazetteer", "language", "keyforms"},
     {"outputs"},
-    {"pipeline", "report", "alerts", "monitor"},
+    {"pool", "pipeline", "report", "alerts", "monitor"},
     {"cli", "demo", "airflow"},
 ]
 #: Upward imports that are deferred on purpose, each with its reason in the code.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import codecs
 from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 
-from feedmon.parse import decode_body, parse_feed
+from feedmon.parse import ParsedFeed, decode_body, parse_feed
+from feedmon.parse import fast as fastparse
 from tests.conftest import FIXTURE_DIR
 
 FEEDS = FIXTURE_DIR / "feeds"
@@ -151,3 +153,35 @@ def test_body_that_names_a_url_or_file_is_not_fetched(tmp_path):
     for body in (str(secret).encode(), b"http://127.0.0.1:9/feed.xml"):
         p = parse_feed(body, feed_id="x")
         assert p.entries == [] and p.error
+
+
+def _feedparser_only(body: bytes, **kwargs: object) -> ParsedFeed:
+    """``parse_feed`` as before the fast path: every document read by feedparser."""
+    with mock.patch.object(fastparse, "_walk", return_value="switched off for the reference"):
+        return parse_feed(body, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "base_url"), [("ok.xml", "https://agency.example/rss"), ("atom.xml", None)])
+def test_well_formed_feed_takes_the_fast_path_with_feedparsers_entries(name, base_url):
+    body = load(name)
+    got = parse_feed(body, feed_id="f", base_url=base_url, default_language="en")
+    ref = _feedparser_only(body, feed_id="f", base_url=base_url, default_language="en")
+    assert (got.parser, ref.parser) == ("fast", "feedparser")
+    assert got.entries and got.entries == ref.entries
+    for name_ in ("bozo", "error", "feed_title", "language", "encoding", "version", "notes"):
+        assert getattr(got, name_) == getattr(ref, name_), name_
+
+
+@pytest.mark.parametrize("name", ["truncated.xml", "entities.xml"])
+def test_ill_formed_feed_falls_back_to_feedparser_and_keeps_what_it_salvages(name):
+    body = load(name)
+    got = parse_feed(body, feed_id="f")
+    assert got.parser == "feedparser" and got.bozo and got.error
+    assert got.entries  # salvaged, as before
+    assert got == _feedparser_only(body, feed_id="f")
+
+
+def test_a_crash_in_the_fast_path_falls_back_to_feedparser():
+    with mock.patch.object(fastparse, "parse_document", side_effect=RecursionError("deep")):
+        got = parse_feed(load("ok.xml"), feed_id="f")
+    assert got.parser == "feedparser" and len(got.entries) == 3 and got.error is None

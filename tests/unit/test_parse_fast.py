@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 from feedparser.datetimes import _parse_date
 
 from feedmon.parse import fast as fastparse
-from feedmon.parse.feed import _absolute
+from feedmon.parse.entry import _absolute
 
 
 def test_rfc822_short_cut_is_feedparsers_date_parser() -> None:

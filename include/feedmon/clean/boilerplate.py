@@ -184,6 +184,24 @@ class BoilerplateModel:
         :meth:`record` once the run that observed it has published."""
         return {"version": _FORMAT_VERSION, "sources": self._observed}
 
+    def for_workers(self) -> BoilerplateModel:
+        """A light copy for cleaning chunks in other processes: it decides exactly like this model
+        (every source's boilerplate lines, computed here) but carries no statistics, so it does not
+        know which articles earlier days or runs counted: filter what it observed with :meth:`unseen`."""
+        light = BoilerplateModel(self.settings)
+        light._known = {source: self._boilerplate_keys(source) for source in self._history}
+        return light
+
+    def unseen(self, observations: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
+        """``observations`` (per source, article key: line keys) without the articles this model
+        has counted already: what :meth:`observe` on this model would have kept, in the same order."""
+        kept: dict[str, dict[str, list[str]]] = {}
+        for source, articles in observations.items():
+            new = {akey: keys for akey, keys in articles.items() if not self._counted(source, akey)}
+            if new:
+                kept[source] = new
+        return kept
+
     def save(self, state_dir: str, day: date) -> None:
         """Write the statistics observed on ``day`` (history + this file = stats as of its end)."""
         doc = {

@@ -58,7 +58,7 @@ from feedparser.util import FeedParserDict
 from lxml import etree
 
 from feedmon.models import RawEntry
-from feedmon.parse.feed import _absolute, _clean_str, _richest_html, _utc
+from feedmon.parse.entry import _absolute, _clean_str, _richest_html, _utc
 
 log = logging.getLogger(__name__)
 
