@@ -114,6 +114,17 @@ def table_to_articles(table: pa.Table) -> list[Article]:
     return [Article(**{k: row[k] for k in _ARTICLE_FIELDS}) for row in rows]
 
 
+def article_table(table: pa.Table) -> pa.Table:
+    """``table`` as :data:`ARTICLE_SCHEMA` lays it out (the columnar twin of :func:`table_to_articles`):
+    older versions upgraded, extra columns dropped, columns in the schema's order; its metadata is
+    kept (a gazetteer version, say), with the schema's own on top."""
+    table = upgrade_articles(table)
+    check_schema(table.schema, ARTICLE_SCHEMA)
+    meta = (table.schema.metadata or {}) | (ARTICLE_SCHEMA.metadata or {})
+    columns = [table.column(name) for name in ARTICLE_SCHEMA.names]
+    return pa.Table.from_arrays(columns, schema=ARTICLE_SCHEMA.with_metadata(meta))
+
+
 def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Build a table of ``schema`` from dict rows (missing keys become nulls)."""
     rows = list(rows)

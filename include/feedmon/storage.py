@@ -11,7 +11,7 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,11 +231,22 @@ def write_parquet_atomic(path: str, table: pa.Table) -> str:
     return write_bytes_atomic(path, buf.getvalue())
 
 
-def read_parquet(path: str) -> pa.Table:
-    """Read one Parquet file (with its schema metadata)."""
+def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read one Parquet file (with its schema metadata); only ``columns`` when given."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(read_bytes(path)))
+    return pq.read_table(io.BytesIO(read_bytes(path)), columns=None if columns is None else list(columns))
+
+
+def read_parquet_schema(path: str) -> pa.Schema:
+    """The schema (and metadata) of one Parquet file, from its footer alone."""
+    import pyarrow.parquet as pq
+
+    if is_local(path):
+        return pq.read_schema(path.removeprefix("file://"))
+    fs, p = _fs(path)
+    with fs.open(p, "rb") as fh:
+        return pq.read_schema(fh)
 
 
 def iter_parquet(pattern: str) -> Iterator[tuple[str, pa.Table]]:
