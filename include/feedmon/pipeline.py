@@ -622,6 +622,9 @@ def run_cycle(
 
 def _warm_up(settings: Settings) -> None:
     """Load what later stages need while the fetch waits; a failure here is the tag stage's to report."""
+    # pyarrow imports pandas (its pandas shim) on its first array or Parquet read, whatever the data:
+    # 0.2 s or more of CPU that even a cycle with nothing new would pay after the fetch.
+    pa.array([0])
     try:
         ConflictTagger.load(settings.tag.gazetteer_file)
     except Exception:  # the tag stage loads it again and fails the run with the real error
