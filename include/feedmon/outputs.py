@@ -30,12 +30,15 @@ __all__ = [
 ]
 
 
-def read_snapshot(settings: Settings, day: date, path: str | None = None) -> list[Article]:
-    """The published snapshot of ``day`` (empty when none was written yet)."""
+def read_snapshot(
+    settings: Settings, day: date, path: str | None = None, only: Sequence[str] | None = None
+) -> list[Article]:
+    """The published snapshot of ``day`` (empty when none was written yet); with ``only``, just
+    these fields are read (the others keep :class:`Article`'s defaults)."""
     from feedmon.schema import table_to_articles  # deferred like storage's pyarrow: alerts import us at DAG parse
 
-    table = read_snapshot_table(settings, day, path)
-    return [] if table is None else table_to_articles(table)
+    table = read_snapshot_table(settings, day, path, columns=only)
+    return [] if table is None else table_to_articles(table, only)
 
 
 def read_snapshot_table(

@@ -70,6 +70,7 @@ FEED_HEALTH_SCHEMA = pa.schema(
 )
 
 _ARTICLE_FIELDS = [f.name for f in fields(Article)]
+_BATCH_ROWS = 8192
 
 
 class SchemaError(ValueError):
@@ -89,7 +90,7 @@ def upgrade_articles(table: pa.Table) -> pa.Table:
     """Bring an older snapshot up to the current schema, so history written before an upgrade still
     serves dedup and readers. Version 1 had no ``link``: the canonical ``url`` stands in for it."""
     meta = table.schema.metadata or {}
-    if meta.get(b"feedmon.schema_version") == b"1" and "link" not in table.column_names:
+    if meta.get(b"feedmon.schema_version") == b"1" and "link" not in table.column_names and "url" in table.column_names:
         table = table.append_column("link", table.column("url"))
         table = table.replace_schema_metadata(meta | {b"feedmon.schema_version": ARTICLES_SCHEMA_VERSION.encode()})
     return table
@@ -105,13 +106,19 @@ def upgrade_feed_health(table: pa.Table) -> pa.Table:
     return table
 
 
-def table_to_articles(table: pa.Table) -> list[Article]:
+def table_to_articles(table: pa.Table, only: Sequence[str] | None = None) -> list[Article]:
     """Inverse of :func:`articles_to_table`; tolerates extra columns (e.g. a hive ``date`` key) and
-    upgrades older versions (:func:`upgrade_articles`)."""
+    upgrades older versions (:func:`upgrade_articles`). ``only``: read just these columns (the
+    others keep :class:`Article`'s defaults), for readers that need a few, such as dedup's history.
+    Converted a batch of rows at a time, so no list of row dicts the size of the table is built."""
     table = upgrade_articles(table)
-    check_schema(table.schema, ARTICLE_SCHEMA)
-    rows = table.select(ARTICLE_SCHEMA.names).to_pylist()
-    return [Article(**{k: row[k] for k in _ARTICLE_FIELDS}) for row in rows]
+    names = _ARTICLE_FIELDS if only is None else list(only)
+    expected = pa.schema([ARTICLE_SCHEMA.field(n) for n in names], metadata=ARTICLE_SCHEMA.metadata)
+    check_schema(table.schema, expected)
+    out: list[Article] = []
+    for batch in table.select(names).to_batches(max_chunksize=_BATCH_ROWS):
+        out.extend(Article(**row) for row in batch.to_pylist())
+    return out
 
 
 def article_table(table: pa.Table) -> pa.Table:
