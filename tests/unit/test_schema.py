@@ -136,3 +136,12 @@ def test_article_table_is_the_columnar_twin_of_the_record_round_trip():
         {"feedmon.table": "articles", "feedmon.schema_version": "1"}
     )
     assert article_table(v1).column("link").to_pylist() == table.column("url").to_pylist()
+
+
+def test_only_some_fields_are_read_when_asked():
+    """dedup's history reads a few columns; the other fields keep the record's defaults."""
+    few = ["article_id", "feed_id", "source", "url", "guid", "title", "text", "published_at", "first_seen_at"]
+    (art,) = table_to_articles(articles_to_table([_article()]).select(few), only=few)
+    assert art.article_id == _article().article_id and art.link == "" and art.conflict_evidence == []
+    with pytest.raises(SchemaError, match="lacks columns"):
+        table_to_articles(articles_to_table([_article()]).drop_columns(["title"]), only=["article_id", "title"])
