@@ -374,7 +374,13 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
         info = {"snapshot": base, "new": len(result.new_ids), "existing": len(existing), "tagged_by": tagged_by}
         del candidates, existing, history
         if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
-            storage.write_parquet_atomic(ctx.work("deduped.parquet"), articles_to_table(result.articles))
+            # a row group at a time: the records and a table of all of them are never in memory together
+            pieces = (
+                articles_to_table(result.articles[i : i + 50_000]) for i in range(0, len(result.articles), 50_000)
+            )
+            storage.write_parquet_atomic(
+                ctx.work("deduped.parquet"), pieces if result.articles else articles_to_table([])
+            )
         new_per_feed, exact_duplicates = result.new_per_feed, result.exact_duplicates
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(new_per_feed, sort_keys=True))
     storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps(info))
@@ -490,8 +496,9 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
             log.warning("snapshot of %s changed since dedup; deduplicating and tagging again", ctx.day)
             tagged_path = tag(ctx, dedup(ctx, ctx.work("cleaned.parquet"))["path"])["path"]
         if _rewrites(ctx):
-            tagged = storage.read_parquet(tagged_path)
-            table = tagged.sort_by([("first_seen_at", "ascending"), ("article_id", "ascending")])
+            table = storage.read_parquet(tagged_path).sort_by(
+                [("first_seen_at", "ascending"), ("article_id", "ascending")]
+            )
             snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
         else:  # nothing new: the published file stays byte for byte (only its figures are read)
             snapshot = ctx.snapshot_path

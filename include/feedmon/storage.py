@@ -11,11 +11,11 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import fsspec
 import fsspec.config
@@ -160,22 +160,27 @@ def _info_time(info: dict[str, object]) -> datetime | None:
 def write_bytes_atomic(path: str, data: bytes) -> str:
     """Write ``data`` so readers see either the old file or the whole new one, never a part."""
     if is_local(path):
-        target = Path(path.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
-        try:
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(target)
-        finally:
-            with suppress(FileNotFoundError):
-                tmp.unlink()
-        return str(target)
+        return _write_local_atomic(path, lambda fh: fh.write(data))
     fs, p = _fs(path)
     fs.pipe_file(p, data)
     return path
+
+
+def _write_local_atomic(path: str, write: Callable[[BinaryIO], object]) -> str:
+    """``write`` into a hidden temporary file beside ``path``, fsync, rename over ``path``."""
+    target = Path(path.removeprefix("file://"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with tmp.open("wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+    return str(target)
 
 
 def write_text_atomic(path: str, text: str) -> str:
@@ -222,12 +227,30 @@ def remove(path: str) -> None:
         fs.rm_file(p)
 
 
-def write_parquet_atomic(path: str, table: pa.Table) -> str:
-    """Serialise ``table`` to Parquet in memory, then publish it atomically."""
+def write_parquet_atomic(path: str, table: pa.Table | Iterable[pa.Table]) -> str:
+    """Write a table to Parquet and publish it atomically. ``table`` may also be an iterable of
+    tables of one schema (each a row group), so a big file never needs its whole table in memory.
+    Local files are written in place of a temporary name, without a copy of the file in memory."""
+    import pyarrow as pa
     import pyarrow.parquet as pq  # deferred: keeps DAG parsing light
 
+    def write(sink: BinaryIO) -> None:
+        if isinstance(table, pa.Table):
+            pq.write_table(table, sink, compression="zstd")
+            return
+        writer = None
+        for piece in table:
+            if writer is None:
+                writer = pq.ParquetWriter(sink, piece.schema, compression="zstd")
+            writer.write_table(piece)
+        if writer is None:
+            raise ValueError(f"{path}: no table to write")
+        writer.close()
+
+    if is_local(path):
+        return _write_local_atomic(path, write)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    write(buf)
     return write_bytes_atomic(path, buf.getvalue())
 
 
@@ -235,7 +258,11 @@ def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:
     """Read one Parquet file (with its schema metadata); only ``columns`` when given."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(read_bytes(path)), columns=None if columns is None else list(columns))
+    cols = None if columns is None else list(columns)
+    if is_local(path):  # read from the file: no copy of its bytes in memory beside the table
+        with Path(path.removeprefix("file://")).open("rb") as fh:
+            return pq.read_table(fh, columns=cols)
+    return pq.read_table(io.BytesIO(read_bytes(path)), columns=cols)
 
 
 def read_parquet_schema(path: str) -> pa.Schema:
