@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,11 @@ from feedmon.config import Settings
 from feedmon.models import TagResult
 from feedmon.pipeline import TAGGED_BY, RunContext
 from feedmon.tag import ConflictTagger
-from tests.fetch_server import MisbehavingServer
 from tests.fixtures.ag_feeds import AgFeeds
+from tests.integration.conftest import AG_OUTLETS
 
 DAY = date(2026, 11, 28)
-OUTLETS = 4
-
-
-@pytest.fixture
-def feeds(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AgFeeds]:
-    with MisbehavingServer() as server:
-        ag = AgFeeds(server, outlets=OUTLETS, show=range(30))
-        monkeypatch.setenv("FEEDMON_FEEDS", str(ag.write_feeds_file(tmp_path / "feeds.yaml")))
-        monkeypatch.setenv("FEEDMON_FETCH_MIN_HOST_DELAY", "0")
-        yield ag
-
-
-@pytest.fixture
-def settings(feeds: AgFeeds) -> Settings:
-    return Settings.from_env()
+OUTLETS = AG_OUTLETS
 
 
 class SpyTagger(ConflictTagger):
