@@ -339,6 +339,8 @@ def _finalise_defaults(articles: Sequence[Article]) -> None:
 
 
 # --------------------------------------------------------------------------- dedup
+#: Rows per Parquet row group when dedup and publish write a day a piece at a time.
+_ROW_GROUP = 50_000
 #: Snapshot metadata naming what tagged its rows (:attr:`~feedmon.tag.ConflictTagger.fingerprint`).
 TAGGED_BY = b"feedmon.tagger_fingerprint"
 
@@ -375,12 +377,9 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
         del candidates, existing, history
         if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
             # a row group at a time: the records and a table of all of them are never in memory together
-            pieces = (
-                articles_to_table(result.articles[i : i + 50_000]) for i in range(0, len(result.articles), 50_000)
-            )
-            storage.write_parquet_atomic(
-                ctx.work("deduped.parquet"), pieces if result.articles else articles_to_table([])
-            )
+            rows = result.articles
+            pieces = (articles_to_table(rows[i : i + _ROW_GROUP]) for i in range(0, max(len(rows), 1), _ROW_GROUP))
+            storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces)
         new_per_feed, exact_duplicates = result.new_per_feed, result.exact_duplicates
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(new_per_feed, sort_keys=True))
     storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps(info))
@@ -496,10 +495,11 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
             log.warning("snapshot of %s changed since dedup; deduplicating and tagging again", ctx.day)
             tagged_path = tag(ctx, dedup(ctx, ctx.work("cleaned.parquet"))["path"])["path"]
         if _rewrites(ctx):
-            table = storage.read_parquet(tagged_path).sort_by(
-                [("first_seen_at", "ascending"), ("article_id", "ascending")]
-            )
-            snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
+            table = storage.read_parquet(tagged_path)
+            order = pc.sort_indices(table, [("first_seen_at", "ascending"), ("article_id", "ascending")])
+            # sorted a row group at a time: never a second copy of the whole day in memory
+            pieces = (table.take(order[i : i + _ROW_GROUP]) for i in range(0, max(len(order), 1), _ROW_GROUP))
+            snapshot = storage.write_parquet_atomic(ctx.snapshot_path, pieces)
         else:  # nothing new: the published file stays byte for byte (only its figures are read)
             snapshot = ctx.snapshot_path
             table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)
