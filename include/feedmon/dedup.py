@@ -50,6 +50,7 @@ from feedmon.textsig import (
 from feedmon.vocab import AGENCY_FEED
 
 __all__ = [
+    "HISTORY_FIELDS",
     "DedupResult",
     "SameStory",
     "StoryIndex",
@@ -165,9 +166,27 @@ class SameStory:
         return 0.0
 
 
+#: The fields :func:`deduplicate` reads of ``history`` rows (the days before; read only): callers
+#: may read just these from older snapshots.
+HISTORY_FIELDS = (
+    "article_id",
+    "feed_id",
+    "source",
+    "url",
+    "guid",
+    "title",
+    "text",
+    "published_at",
+    "first_seen_at",
+    "content_hash",
+    "story_id",
+)
+
+
 @dataclass
 class DedupResult:
-    """Outcome of :func:`deduplicate` for one run."""
+    """Outcome of :func:`deduplicate` for one run. ``articles`` are the day's rows: the ones
+    published already first, then the new ones."""
 
     articles: list[Article]
     new_ids: set[str]

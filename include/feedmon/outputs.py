@@ -10,30 +10,46 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feedmon import storage
 from feedmon.config import Settings
 from feedmon.ids import body_hash
 from feedmon.models import Article
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = [
     "latest_articles_by_feed",
     "read_feed_health",
     "read_snapshot",
+    "read_snapshot_table",
     "snapshot_version",
     "summarize",
 ]
 
 
-def read_snapshot(settings: Settings, day: date, path: str | None = None) -> list[Article]:
-    """The published snapshot of ``day`` (empty when none was written yet)."""
+def read_snapshot(
+    settings: Settings, day: date, path: str | None = None, only: Sequence[str] | None = None
+) -> list[Article]:
+    """The published snapshot of ``day`` (empty when none was written yet); with ``only``, just
+    these fields are read (the others keep :class:`Article`'s defaults)."""
     from feedmon.schema import table_to_articles  # deferred like storage's pyarrow: alerts import us at DAG parse
 
+    table = read_snapshot_table(settings, day, path, columns=only)
+    return [] if table is None else table_to_articles(table, only)
+
+
+def read_snapshot_table(
+    settings: Settings, day: date, path: str | None = None, columns: Sequence[str] | None = None
+) -> pa.Table | None:
+    """The published snapshot of ``day`` as an Arrow table with its metadata (None when none was
+    written yet); only ``columns`` when given."""
     path = path or settings.snapshot_path(day)
     if not storage.exists(path):
-        return []
-    return table_to_articles(storage.read_parquet(path))
+        return None
+    return storage.read_parquet(path, columns=columns)
 
 
 def snapshot_version(path: str) -> str:
@@ -77,24 +93,36 @@ def latest_articles_by_feed(settings: Settings, days: Iterable[date]) -> dict[st
     return latest
 
 
+#: The snapshot columns :func:`summarize` reads.
+SUMMARY_COLUMNS = ("story_id", "is_conflict", "conflict_regions")
+
+
 def summarize(
     day: date,
     run_id: str,
-    articles: Sequence[Article],
+    articles: Sequence[Article] | pa.Table,
     health_rows: Sequence[dict[str, Any]],
     failed: Sequence[str],
     snapshot: str,
     health_path: str,
 ) -> dict[str, Any]:
-    """The figures a person wants after a run (printed by the CLI, returned through XCom, reported)."""
-    stories = {a.story_id for a in articles}
+    """The figures a person wants after a run (printed by the CLI, returned through XCom, reported).
+
+    ``articles`` are the day's rows, as records or as a snapshot table (:data:`SUMMARY_COLUMNS` suffice)."""
+    if isinstance(articles, Sequence):
+        rows: list[tuple[str, bool, list[str]]] = [(a.story_id, a.is_conflict, a.conflict_regions) for a in articles]
+    else:
+        rows = list(zip(*(articles.column(c).to_pylist() for c in SUMMARY_COLUMNS), strict=True))
+    stories = {story for story, _, _ in rows}
     regions: Counter[str] = Counter()
     seen_story_region: set[tuple[str, str]] = set()
-    for a in articles:
-        if a.is_conflict:
-            for region in a.conflict_regions:
-                if (a.story_id, region) not in seen_story_region:
-                    seen_story_region.add((a.story_id, region))
+    conflict_stories: set[str] = set()
+    for story, is_conflict, conflict_regions in rows:
+        if is_conflict:
+            conflict_stories.add(story)
+            for region in conflict_regions:
+                if (story, region) not in seen_story_region:
+                    seen_story_region.add((story, region))
                     regions[region] += 1
     return {
         "date": day.isoformat(),
@@ -104,10 +132,10 @@ def summarize(
         "feeds_failed": len(failed),
         "failed_feeds": list(failed),
         "new_articles": sum(r["new_articles"] for r in health_rows),
-        "articles": len(articles),
+        "articles": len(rows),
         "stories": len(stories),
-        "copies_folded": len(articles) - len(stories),
-        "conflict_stories": len({a.story_id for a in articles if a.is_conflict}),
+        "copies_folded": len(rows) - len(stories),
+        "conflict_stories": len(conflict_stories),
         "conflict_stories_by_region": dict(sorted(regions.items(), key=lambda kv: (-kv[1], kv[0]))),
         "snapshot": snapshot,
         "feed_health": health_path,

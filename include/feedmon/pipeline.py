@@ -19,6 +19,8 @@ the run itself, doubles nothing. :func:`clean_leftovers` removes what dead runs 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import json
 import logging
@@ -39,16 +41,23 @@ import pyarrow.compute as pc
 from feedmon import archive, storage
 from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
 from feedmon.config import Settings, fault_hooks_from_env
-from feedmon.dedup import deduplicate
+from feedmon.dedup import HISTORY_FIELDS, deduplicate
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
 from feedmon.ids import content_hash, make_article_id, run_key
 from feedmon.language import resolve_language
 from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
-from feedmon.outputs import read_snapshot, snapshot_version, summarize
+from feedmon.outputs import SUMMARY_COLUMNS, read_snapshot, read_snapshot_table, snapshot_version, summarize
 from feedmon.parse import parse_feed
 from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks
-from feedmon.schema import ARTICLE_SCHEMA, FEED_HEALTH_SCHEMA, articles_to_table, rows_to_table, table_to_articles
+from feedmon.schema import (
+    ARTICLE_SCHEMA,
+    FEED_HEALTH_SCHEMA,
+    article_table,
+    articles_to_table,
+    rows_to_table,
+    table_to_articles,
+)
 from feedmon.tag import ConflictTagger
 from feedmon.urls import canonical_url, safe_href
 from feedmon.vocab import FAILED_STATUSES, failed_share_exceeded
@@ -465,53 +474,136 @@ def _finalise_defaults(articles: Sequence[Article]) -> None:
 
 
 # --------------------------------------------------------------------------- dedup
+#: Rows per Parquet row group when dedup and publish write a day a piece at a time.
+_ROW_GROUP = 50_000
+#: Snapshot metadata naming what tagged its rows (:attr:`~feedmon.tag.ConflictTagger.fingerprint`).
+TAGGED_BY = b"feedmon.tagger_fingerprint"
+
+
 def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
-    """Drop exact duplicates, tie copies of one story together across outlets and days."""
+    """Drop exact duplicates, tie copies of one story together across outlets and days.
+
+    Writes ``deduped.parquet`` (the day's rows already published first, then the new ones) only
+    when the day changes: a run that brings no new article (every feed answered 304 or failed,
+    or every item is a copy of a published one) leaves the published rows as they are, and
+    ``dedup_base.json`` says so (``new``: 0) to :func:`tag` and :func:`publish`.
+    """
     checkpoint(ctx, "dedup:before")
-    candidates = table_to_articles(storage.read_parquet(cleaned_path))
+    cleaned = storage.read_parquet(cleaned_path)
     base = snapshot_version(ctx.snapshot_path)  # before reading: publish compares against what we build on
-    existing = read_snapshot(ctx.settings, ctx.day, ctx.snapshot_path)
-    history: list[Article] = []
-    for back in range(1, ctx.settings.lookback_days + 1):
-        history.extend(read_snapshot(ctx.settings, ctx.day - timedelta(days=back)))
-    result = deduplicate(candidates, existing, history, lookback_days=ctx.settings.lookback_days)
-    path = ctx.work("deduped.parquet")
-    storage.write_parquet_atomic(path, articles_to_table(result.articles))
-    storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(result.new_per_feed, sort_keys=True))
-    storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps({"snapshot": base}))
+    if cleaned.num_rows == 0 and base != "absent":
+        # Nothing fetched brought an item: the day's rows stay as published (story fields and all).
+        schema = storage.read_parquet_schema(ctx.snapshot_path)
+        info = {"snapshot": base, "new": 0, "existing": None, "tagged_by": _tagged_by(schema.metadata)}
+        new_per_feed: dict[str, int] = {}
+        exact_duplicates = 0
+    else:
+        existing_table = read_snapshot_table(ctx.settings, ctx.day, ctx.snapshot_path)
+        existing = [] if existing_table is None else table_to_articles(existing_table)
+        tagged_by = None if existing_table is None else _tagged_by(existing_table.schema.metadata)
+        candidates = table_to_articles(cleaned)
+        del existing_table, cleaned  # the records hold what dedup needs: give the tables' memory back
+        release_memory()
+        history: list[Article] = []
+        for back in range(1, ctx.settings.lookback_days + 1):  # read only: just the fields dedup reads
+            history.extend(read_snapshot(ctx.settings, ctx.day - timedelta(days=back), only=HISTORY_FIELDS))
+        result = deduplicate(candidates, existing, history, lookback_days=ctx.settings.lookback_days)
+        info = {"snapshot": base, "new": len(result.new_ids), "existing": len(existing), "tagged_by": tagged_by}
+        del candidates, existing, history
+        if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
+            # a row group at a time: the records and a table of all of them are never in memory together
+            rows = result.articles
+            pieces = (articles_to_table(rows[i : i + _ROW_GROUP]) for i in range(0, max(len(rows), 1), _ROW_GROUP))
+            storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces)
+        new_per_feed, exact_duplicates = result.new_per_feed, result.exact_duplicates
+    storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(new_per_feed, sort_keys=True))
+    storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps(info))
     checkpoint(ctx, "dedup:after")
     return {
-        "path": path,
-        "new_articles": len(result.new_ids),
-        "exact_duplicates": result.exact_duplicates,
-        "day_articles": len(result.articles),
+        "path": ctx.work("deduped.parquet"),
+        "new_articles": info["new"],
+        "exact_duplicates": exact_duplicates,
     }
 
 
+def _tagged_by(metadata: dict[bytes, bytes] | None) -> str | None:
+    value = (metadata or {}).get(TAGGED_BY)
+    return value.decode() if value is not None else None
+
+
+def _dedup_info(ctx: RunContext) -> dict[str, Any]:
+    """What :func:`dedup` decided: the snapshot it built on, how many rows are new and how many were
+    published already (``existing``; None when it did not read them), what tagged those."""
+    info: dict[str, Any] = json.loads(storage.read_bytes(ctx.work("dedup_base.json")))
+    return {"new": None, "existing": None, "tagged_by": None} | info  # older work files: tag all, rewrite
+
+
+def _unchanged(info: dict[str, Any]) -> bool:
+    """The run adds nothing to a snapshot that exists: no new rows for it."""
+    return info["new"] == 0 and info["snapshot"] != "absent"
+
+
 # --------------------------------------------------------------------------- tag
-def tag(ctx: RunContext, deduped_path: str) -> dict[str, Any]:
-    """Tag every article of the day (deterministic, so re-tagging old rows changes nothing)."""
+#: The columns :func:`tag` fills, with their snapshot types.
+TAG_COLUMNS = ("is_conflict", "conflict_score", "conflict_regions", "countries", "conflict_evidence")
+
+
+def tag(ctx: RunContext, deduped_path: str, tagger: ConflictTagger | None = None) -> dict[str, Any]:
+    """Tag the day's rows that need it: the new ones, and every row when the published ones were
+    tagged by another gazetteer, model or tagging code (their :attr:`~ConflictTagger.fingerprint`
+    in the snapshot's metadata). Tagging is deterministic, so a row tagged by the same fingerprint
+    keeps its tags. When the day gains nothing and its tags are current, nothing is written and
+    :func:`publish` leaves the snapshot alone (``tag.json`` says which)."""
     checkpoint(ctx, "tag:before")
-    tagger = ConflictTagger.load(ctx.settings.tag.gazetteer_file)
-    articles = table_to_articles(storage.read_parquet(deduped_path))
-    for art in articles:
-        try:
-            res = tagger.tag(art.title, art.text, art.dateline, art.language)
-        except Exception:  # an untaggable article stays untagged rather than failing the day
-            log.exception("tagging %s failed; left untagged", art.article_id)
-            continue
-        art.is_conflict = res.is_conflict
-        art.conflict_score = res.conflict_score
-        art.conflict_regions = list(res.conflict_regions)
-        art.countries = list(res.countries)
-        art.conflict_evidence = list(res.conflict_evidence)
+    tagger = tagger or ConflictTagger.load(ctx.settings.tag.gazetteer_file)
+    info = _dedup_info(ctx)
+    current = info["tagged_by"] == tagger.fingerprint
     path = ctx.work("tagged.parquet")
-    table = articles_to_table(articles)
+    if _unchanged(info) and current:
+        storage.write_text_atomic(ctx.work("tag.json"), json.dumps({"rewrite": False, "tagged": 0}))
+        checkpoint(ctx, "tag:after")
+        return {"path": path, "tagged": 0, "conflict_articles": None}
+    # Nothing new but stale tags: the published rows are the day's rows.
+    table = article_table(storage.read_parquet(ctx.snapshot_path if _unchanged(info) else deduped_path))
+    start = info["existing"] if current and info["existing"] is not None else 0
+    table = _tag_rows(table, start, tagger)
     # Every tag stays traceable to the gazetteer that produced it.
-    table = table.replace_schema_metadata(table.schema.metadata | {b"feedmon.gazetteer_version": tagger.version})
+    table = table.replace_schema_metadata(
+        table.schema.metadata
+        | {b"feedmon.gazetteer_version": tagger.version.encode(), TAGGED_BY: tagger.fingerprint.encode()}
+    )
     storage.write_parquet_atomic(path, table)
+    tagged = table.num_rows - start
+    storage.write_text_atomic(ctx.work("tag.json"), json.dumps({"rewrite": True, "tagged": tagged}))
     checkpoint(ctx, "tag:after")
-    return {"path": path, "conflict_articles": sum(a.is_conflict for a in articles)}
+    return {"path": path, "tagged": tagged, "conflict_articles": pc.sum(table["is_conflict"]).as_py() or 0}
+
+
+def _tag_rows(table: pa.Table, start: int, tagger: ConflictTagger) -> pa.Table:
+    """``table`` with the tag columns of rows ``start:`` computed; the rows before keep theirs."""
+    values: dict[str, list[Any]] = {name: [] for name in TAG_COLUMNS}
+    parts = (table.column(c).slice(start).to_pylist() for c in ("article_id", "title", "text", "dateline", "language"))
+    for i, (article_id, title, text, dateline, language) in enumerate(zip(*parts, strict=True), start):
+        try:
+            res = tagger.tag(title, text, dateline, language)
+            got = (
+                res.is_conflict,
+                res.conflict_score,
+                list(res.conflict_regions),
+                list(res.countries),
+                list(res.conflict_evidence),
+            )
+        except Exception:  # an untaggable article keeps what it had rather than failing the day
+            log.exception("tagging %s failed; left untagged", article_id)
+            got = tuple(table.column(name)[i].as_py() for name in TAG_COLUMNS)
+        for name, value in zip(TAG_COLUMNS, got, strict=True):
+            values[name].append(value)
+    for name in TAG_COLUMNS:
+        field = ARTICLE_SCHEMA.field(name)
+        kept = table.column(name).slice(0, start).chunks
+        column = pa.chunked_array([*kept, pa.array(values[name], type=field.type)], type=field.type)
+        table = table.set_column(ARTICLE_SCHEMA.get_field_index(name), field, column)
+    return table
 
 
 # --------------------------------------------------------------------------- publish
@@ -521,7 +613,9 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
     In this order, under the day's lock: the snapshot (renamed into place), the fetch state and
     the learned boilerplate statistics, this run's feed-health rows, the archive's published
     markers; then the work folder goes. A crash anywhere before the markers leaves the run
-    unpublished, and the next run replays it: each of these steps is idempotent. ``recovered``
+    unpublished, and the next run replays it: each of these steps is idempotent. A run that adds
+    nothing to the day (:func:`tag` wrote no table) leaves the snapshot file untouched and
+    stores the rest in the same order. ``recovered``
     (what :func:`recover` replayed first) goes into the summary. A reprocess (``replay_into``) only
     builds its scratch snapshot here; :func:`reprocess_day` stores the rest once it published.
     """
@@ -529,26 +623,35 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
     # Serialise publishing of one day between processes (local data dirs; on object storage keep one
     # writer per day, as the DAG's max_active_runs=1 does).
     with _day_lock(ctx.settings, ctx.day):
-        base = json.loads(storage.read_bytes(ctx.work("dedup_base.json")))["snapshot"]
+        base = _dedup_info(ctx)["snapshot"]
         if snapshot_version(ctx.snapshot_path) != base:
             # Another run (a CLI run beside the DAG, say) published this day since our dedup read it:
             # build on its snapshot instead of overwriting it.
             log.warning("snapshot of %s changed since dedup; deduplicating and tagging again", ctx.day)
             tagged_path = tag(ctx, dedup(ctx, ctx.work("cleaned.parquet"))["path"])["path"]
-        tagged = storage.read_parquet(tagged_path)
-        articles = table_to_articles(tagged)
-        articles.sort(key=lambda a: (a.first_seen_at, a.article_id))
-        table = articles_to_table(articles)
-        table = table.replace_schema_metadata(tagged.schema.metadata | table.schema.metadata)
-        snapshot = storage.write_parquet_atomic(ctx.snapshot_path, table)
+        if _rewrites(ctx):
+            table = storage.read_parquet(tagged_path)
+            order = pc.sort_indices(table, [("first_seen_at", "ascending"), ("article_id", "ascending")])
+            # sorted a row group at a time: never a second copy of the whole day in memory
+            pieces = (table.take(order[i : i + _ROW_GROUP]) for i in range(0, max(len(order), 1), _ROW_GROUP))
+            snapshot = storage.write_parquet_atomic(ctx.snapshot_path, pieces)
+        else:  # nothing new: the published file stays byte for byte (only its figures are read)
+            snapshot = ctx.snapshot_path
+            table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)
         if ctx.replay_into is not None:
-            return {"articles": len(articles), "snapshot": snapshot}
+            return {"articles": table.num_rows, "snapshot": snapshot}
         checkpoint(ctx, "publish:snapshot")
-        summary = _promote(ctx, articles, snapshot)
+        summary = _promote(ctx, table, snapshot)
     storage.remove_tree(ctx.work_dir)
     checkpoint(ctx, "publish:after")
     summary["recovered_runs"] = list(recovered)
     return summary
+
+
+def _rewrites(ctx: RunContext) -> bool:
+    """Whether :func:`tag` wrote a table to publish (True for work folders from before ``tag.json``)."""
+    path = ctx.work("tag.json")
+    return not storage.exists(path) or bool(json.loads(storage.read_bytes(path))["rewrite"])
 
 
 def _health_written(path: str, rows: Sequence[dict[str, Any]]) -> bool:
@@ -562,8 +665,9 @@ def _health_written(path: str, rows: Sequence[dict[str, Any]]) -> bool:
     return written == sorted((r["feed_id"], r["fetched_at"]) for r in rows)
 
 
-def _promote(ctx: RunContext, articles: Sequence[Article], snapshot: str) -> dict[str, Any]:
-    """Store what a published run learned and mark its archive published; the caller holds the day's lock."""
+def _promote(ctx: RunContext, articles: pa.Table, snapshot: str) -> dict[str, Any]:
+    """Store what a published run learned and mark its archive published; the caller holds the day's lock.
+    ``articles``: the published snapshot (its :data:`~feedmon.outputs.SUMMARY_COLUMNS` at least)."""
     report = json.loads(storage.read_bytes(ctx.work("parse_report.json")))
     outcomes = report["feeds"]
     new_per_feed = json.loads(storage.read_bytes(ctx.work("new_per_feed.json")))
@@ -666,10 +770,35 @@ def run_cycle(
 
 def _warm_up(settings: Settings) -> None:
     """Load what later stages need while the fetch waits; a failure here is the tag stage's to report."""
+    # pyarrow imports pandas (its pandas shim) on its first array or Parquet read, whatever the data:
+    # 0.2 s or more of CPU that even a cycle with nothing new would pay after the fetch.
+    pa.array([0])
     try:
         ConflictTagger.load(settings.tag.gazetteer_file)
     except Exception:  # the tag stage loads it again and fails the run with the real error
         log.debug("warm-up of the gazetteer failed; the tag stage will say why", exc_info=True)
+
+
+def release_memory() -> None:
+    """Hand memory that freed objects and tables leave behind back to the system, between the big
+    stages of one process (``feedmon run``): else each stage's peak stacks on the garbage of the
+    ones before (pyarrow's allocator and glibc's malloc both keep freed pages). Well under a
+    millisecond (no ``gc.collect()``: the records are freed by reference counting, and a
+    collection over the gazetteer's objects costs 50 ms)."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:  # no C library to load by that name: nothing to trim
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None  # glibc only (not macOS, musl)
+
+
+_LIBC = _glibc()
 
 
 def process(
@@ -678,12 +807,19 @@ def process(
     """Stages after fetch, on an already archived run."""
     entries = parse(ctx)
     progress(f"parse: {entries['entries']} entries")
+    release_memory()
     cleaned = clean(ctx, entries["path"])
     progress(f"clean: {cleaned['articles']} articles")
+    release_memory()
     deduped = dedup(ctx, cleaned["path"])
     progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
+    release_memory()
     tagged = tag(ctx, deduped["path"])
-    progress(f"tag: {tagged['conflict_articles']} conflict articles")
+    if tagged["conflict_articles"] is None:
+        progress("tag: nothing new to tag")
+    else:
+        progress(f"tag: {tagged['tagged']} articles tagged, {tagged['conflict_articles']} conflict articles in the day")
+    release_memory()
     summary = publish(ctx, tagged["path"], recovered)
     progress(f"publish: {ctx.snapshot_path}")
     summary["exact_duplicates"] = deduped["exact_duplicates"]
@@ -848,10 +984,10 @@ def reprocess_day(settings: Settings, day: date, *, progress: Progress = _quiet)
             contexts.append(rctx)
         with _day_lock(settings, day):
             snapshot = storage.write_bytes_atomic(settings.snapshot_path(day), storage.read_bytes(scratch))
-            articles = table_to_articles(storage.read_parquet(snapshot))
+            table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)
             summary: dict[str, Any] = {}
             for rctx in contexts:
-                summary = _promote(rctx, articles, snapshot)
+                summary = _promote(rctx, table, snapshot)
     finally:
         storage.remove_tree(scratch_dir)
     summary["exact_duplicates"] = exact_duplicates

@@ -11,11 +11,11 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import fsspec
 import fsspec.config
@@ -160,22 +160,27 @@ def _info_time(info: dict[str, object]) -> datetime | None:
 def write_bytes_atomic(path: str, data: bytes) -> str:
     """Write ``data`` so readers see either the old file or the whole new one, never a part."""
     if is_local(path):
-        target = Path(path.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
-        try:
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(target)
-        finally:
-            with suppress(FileNotFoundError):
-                tmp.unlink()
-        return str(target)
+        return _write_local_atomic(path, lambda fh: fh.write(data))
     fs, p = _fs(path)
     fs.pipe_file(p, data)
     return path
+
+
+def _write_local_atomic(path: str, write: Callable[[BinaryIO], object]) -> str:
+    """``write`` into a hidden temporary file beside ``path``, fsync, rename over ``path``."""
+    target = Path(path.removeprefix("file://"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with tmp.open("wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+    return str(target)
 
 
 def write_text_atomic(path: str, text: str) -> str:
@@ -222,34 +227,56 @@ def remove(path: str) -> None:
         fs.rm_file(p)
 
 
-def write_parquet_atomic(path: str, table: pa.Table) -> str:
-    """Serialise ``table`` to Parquet in memory, then publish it atomically."""
+def write_parquet_atomic(path: str, table: pa.Table | Iterable[pa.Table], *, schema: pa.Schema | None = None) -> str:
+    """Write a table to Parquet and publish it atomically. ``table`` may also be an iterable of
+    tables of one schema (each a row group), so a big file never needs its whole table in memory;
+    ``schema`` (else the first piece's) lets an iterable with no piece still write a valid file.
+    Local files are written in place of a temporary name, without a copy of the file in memory."""
+    import pyarrow as pa
     import pyarrow.parquet as pq  # deferred: keeps DAG parsing light
 
+    def write(sink: BinaryIO) -> None:
+        if isinstance(table, pa.Table):
+            pq.write_table(table, sink, compression="zstd")
+            return
+        writer = None if schema is None else pq.ParquetWriter(sink, schema, compression="zstd")
+        for piece in table:
+            if writer is None:
+                writer = pq.ParquetWriter(sink, piece.schema, compression="zstd")
+            writer.write_table(piece)
+        if writer is None:
+            raise ValueError(f"{path}: no table to write")
+        writer.close()
+
+    if is_local(path):
+        return _write_local_atomic(path, write)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    write(buf)
     return write_bytes_atomic(path, buf.getvalue())
 
 
 def write_parquet_parts_atomic(path: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> tuple[str, int]:
     """:func:`write_parquet_atomic` for a table that arrives in parts (one row group or more each),
-    so no caller holds the whole table; returns the path and the number of rows written."""
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
+    so no caller holds the whole table; empty parts are skipped, the file has ``schema`` even when
+    no row came. Returns the path and the number of rows written."""
     rows = 0
-    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+
+    def pieces() -> Iterator[pa.Table]:
+        nonlocal rows
         for part in parts:
             if part.num_rows:
-                writer.write_table(part if part.schema.equals(schema) else part.cast(schema))
                 rows += part.num_rows
-    return write_bytes_atomic(path, buf.getvalue()), rows
+                yield part if part.schema.equals(schema) else part.cast(schema)
+
+    return write_parquet_atomic(path, pieces(), schema=schema), rows
 
 
 def parquet_rows(path: str) -> int:
     """How many rows a Parquet file holds (its footer only is read)."""
     import pyarrow.parquet as pq
 
+    if is_local(path):
+        return int(pq.ParquetFile(path.removeprefix("file://")).metadata.num_rows)
     fs, p = _fs(path)
     with fs.open(p, "rb") as fh:
         return int(pq.ParquetFile(fh).metadata.num_rows)
@@ -259,14 +286,33 @@ def iter_parquet_batches(path: str, batch_size: int = 2048) -> Iterator[pa.Recor
     """The rows of one Parquet file, ``batch_size`` at a time (decoded batch by batch)."""
     import pyarrow.parquet as pq
 
+    if is_local(path):  # from the file: no copy of its bytes in memory
+        with Path(path.removeprefix("file://")).open("rb") as fh:
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+        return
     yield from pq.ParquetFile(io.BytesIO(read_bytes(path))).iter_batches(batch_size=batch_size)
 
 
-def read_parquet(path: str) -> pa.Table:
-    """Read one Parquet file (with its schema metadata)."""
+def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read one Parquet file (with its schema metadata); only ``columns`` when given."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(read_bytes(path)))
+    cols = None if columns is None else list(columns)
+    if is_local(path):  # read from the file: no copy of its bytes in memory beside the table
+        with Path(path.removeprefix("file://")).open("rb") as fh:
+            return pq.read_table(fh, columns=cols)
+    return pq.read_table(io.BytesIO(read_bytes(path)), columns=cols)
+
+
+def read_parquet_schema(path: str) -> pa.Schema:
+    """The schema (and metadata) of one Parquet file, from its footer alone."""
+    import pyarrow.parquet as pq
+
+    if is_local(path):
+        return pq.read_schema(path.removeprefix("file://"))
+    fs, p = _fs(path)
+    with fs.open(p, "rb") as fh:
+        return pq.read_schema(fh)
 
 
 def iter_parquet(pattern: str) -> Iterator[tuple[str, pa.Table]]:

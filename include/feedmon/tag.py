@@ -22,6 +22,7 @@ from the dev splits of the labelled sets only, with cross-validated figures stor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -34,6 +35,8 @@ from operator import mul
 from pathlib import Path
 from typing import Any
 
+from feedmon import gazetteer as _gazetteer_module
+from feedmon import keyforms as _keyforms_module
 from feedmon.gazetteer import Entry, Gazetteer, load_gazetteer
 from feedmon.keyforms import MODE_EXACT, MODE_INFIX, fold_bytes, fold_for_matching, unspaced_script, word_at
 from feedmon.models import TagResult
@@ -569,6 +572,7 @@ class ConflictTagger:
     gazetteer: Gazetteer
     model: TagModel = field(default_factory=load_model)
     _automata: dict[str | None, tuple[Any, bool]] = field(default_factory=dict, repr=False, compare=False)
+    _fingerprint: str = field(default="", repr=False, compare=False)
 
     @classmethod
     def load(cls, user_file: str | None = None) -> ConflictTagger:
@@ -579,6 +583,20 @@ class ConflictTagger:
     def version(self) -> str:
         """The gazetteer version, for the snapshot metadata."""
         return self.gazetteer.version
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything a tag depends on, hashed: the gazetteer's version and files, the model's
+        weights, the tagging code. The version alone is not enough: a retrained model or an edited
+        language file keeps it. Rows tagged under the same fingerprint need no tagging again."""
+        if not self._fingerprint:
+            digest = hashlib.sha256(self.gazetteer.version.encode())
+            for path in (*self.gazetteer.files, __file__, _gazetteer_module.__file__, _keyforms_module.__file__):
+                digest.update(b"\0" + Path(str(path)).read_bytes())
+            model = (self.model.conflict, self.model.territory, self.model.threshold)
+            digest.update(b"\0" + json.dumps(model).encode())
+            self._fingerprint = digest.hexdigest()[:32]
+        return self._fingerprint
 
     def tag(self, title: str, text: str, dateline: str | None = None, language: str | None = None) -> TagResult:
         """Tag one article. ``dateline`` is the place the cleaner split off; if it is None, a

@@ -12,7 +12,6 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,25 +21,11 @@ import pytest
 from feedmon import pipeline, storage
 from feedmon.config import Settings
 from feedmon.pipeline import RunContext
-from tests.fetch_server import MisbehavingServer
 from tests.fixtures.ag_feeds import AgFeeds, item_guid
+from tests.integration.conftest import AG_OUTLETS
 
 DAY = date(2026, 11, 28)
-OUTLETS = 4
-
-
-@pytest.fixture
-def feeds(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AgFeeds]:
-    with MisbehavingServer() as server:
-        ag = AgFeeds(server, outlets=OUTLETS, show=range(30))
-        monkeypatch.setenv("FEEDMON_FEEDS", str(ag.write_feeds_file(tmp_path / "feeds.yaml")))
-        monkeypatch.setenv("FEEDMON_FETCH_MIN_HOST_DELAY", "0")
-        yield ag
-
-
-@pytest.fixture
-def settings(feeds: AgFeeds) -> Settings:
-    return Settings.from_env()
+OUTLETS = AG_OUTLETS
 
 
 def _unpublished(settings: Settings, run_id: str) -> tuple[RunContext, str]:

@@ -640,3 +640,38 @@ def test_headline_words_are_stems_and_anchors_are_names_and_numbers() -> None:
     assert "the" not in lede and "2004" in lede
     assert anchors == {"uda", "2004"}
     assert textsig.headline_words("Virus crisis", "")[0] == {"virus", "crisis"}  # "us", "is" keep their s
+
+
+def test_history_needs_only_the_history_fields() -> None:
+    """The pipeline reads just HISTORY_FIELDS of the lookback days: the same outcome as whole rows."""
+    from feedmon.dedup import HISTORY_FIELDS
+
+    yesterday = T0 - timedelta(days=1)
+    past = deduplicate(
+        [
+            art("https://x.com/a", "Putin hosts talks", STORY, seen=yesterday, agency="Reuters", guid="g-1"),
+            art("https://y.com/b", "Carmakers rally", OTHER, feed="feed-y", seen=yesterday),
+            art("https://z.com/c", "Brazil floods", THIRD, feed="feed-z", seen=yesterday, guid="g-9"),
+        ],
+        [],
+        [],
+    ).articles
+    for a in past:  # tagged, canonical fields set: what a snapshot holds beyond the history fields
+        a.is_conflict, a.conflict_evidence, a.language, a.link = True, ["term:war"], "en", a.url
+    slim = [Article(**{k: getattr(a, k) for k in HISTORY_FIELDS}) for a in past]  # the rest: defaults
+    assert slim[0].agency is None and not slim[0].is_conflict
+
+    def today() -> list[Article]:
+        return [
+            art("https://x.com/a", "Putin hosts talks", STORY),  # a re-listing: exact duplicate
+            art("https://w.com/d", "Putin hosts talks in Sochi", STORY + " More later.", feed="feed-w"),  # a copy
+            art("https://q.com/e", "Brazil floods", THIRD, feed="feed-z", guid="g-9"),  # same guid and story
+        ]
+
+    full, light = deduplicate(today(), [], past), deduplicate(today(), [], slim)
+    assert (full.new_ids, full.exact_duplicates) == (light.new_ids, light.exact_duplicates)
+    assert [(a.article_id, a.story_id, a.is_canonical) for a in full.articles] == [
+        (a.article_id, a.story_id, a.is_canonical) for a in light.articles
+    ]
+    assert full.exact_duplicates == 2 and len(full.articles) == 1
+    assert full.articles[0].story_id == past[0].story_id, "the copy joins yesterday's story"

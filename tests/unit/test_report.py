@@ -110,3 +110,24 @@ def test_report_days_from_asset_events():
 
 
 # --------------------------------------------------------------------------- object storage
+
+
+def test_summary_figures_are_the_same_from_records_and_from_a_table():
+    """The pipeline summarises the snapshot table, the report its records: one set of figures."""
+    from feedmon.outputs import SUMMARY_COLUMNS, summarize
+    from feedmon.schema import articles_to_table
+    from tests.fixtures.factories import make_article
+
+    seen = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    arts = [
+        make_article(article_id="a", feed_id="f", title="A", first_seen_at=seen, story_id="s1",
+                     is_conflict=True, conflict_regions=["Sahel", "Levant"]),
+        make_article(article_id="b", feed_id="g", title="B", first_seen_at=seen, story_id="s1",
+                     is_conflict=True, conflict_regions=["Sahel"]),
+        make_article(article_id="c", feed_id="g", title="C", first_seen_at=seen, story_id="c"),
+    ]  # fmt: skip
+    table = articles_to_table(arts).select(list(SUMMARY_COLUMNS))
+    from_records = summarize(DAY, "r", arts, [], [], "s", "h")
+    assert summarize(DAY, "r", table, [], [], "s", "h") == from_records
+    assert (from_records["articles"], from_records["stories"], from_records["conflict_stories"]) == (3, 2, 1)
+    assert from_records["conflict_stories_by_region"] == {"Sahel": 1, "Levant": 1}
