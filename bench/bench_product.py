@@ -11,7 +11,8 @@ timed on a subset of the feeds and extrapolated when the whole would take minute
 output), (b) a concurrent standard-parts pipeline producing the same kind of output.
 
 Every process is measured the same way: wall time of the whole process (imports included), CPU
-seconds (user + system of the process and its children), and peak RSS of its process tree (psutil,
+seconds (user + system of the process and its children, including pool workers that are not
+waited for: see TreeRSS), and peak RSS of its process tree (psutil,
 sampled every 50 ms; RSS of children is summed, so pages they share with their parent count twice).
 
 Correctness guard: after every feedmon (and baseline) run the day's Parquet is read back; it must
@@ -96,13 +97,16 @@ QUICK: dict[str, Any] = {
 
 # --------------------------------------------------------------------------- measuring a process
 class TreeRSS:
-    """Peak summed RSS (and process count) of a process and all its descendants, every 50 ms."""
+    """Peak summed RSS (and process count) of a process and all its descendants, every 50 ms, and
+    the CPU seconds each of them used as last seen: a pool's workers are children of a fork server
+    that nobody waits for, so ``RUSAGE_CHILDREN`` never counts them."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.root = psutil.Process(pid)
         self.interval = interval
         self.peak = 0
         self.peak_procs = 0
+        self.cpu_by_pid: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -115,6 +119,8 @@ class TreeRSS:
         for p in procs:
             with contextlib.suppress(psutil.Error):  # a child that just exited
                 total += p.memory_info().rss
+                t = p.cpu_times()
+                self.cpu_by_pid[p.pid] = t.user + t.system
         self.peak = max(self.peak, total)
         self.peak_procs = max(self.peak_procs, len(procs))
 
@@ -131,6 +137,11 @@ class TreeRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    @property
+    def tree_cpu(self) -> float:
+        """CPU seconds of every process of the tree as last sampled (up to one interval short each)."""
+        return sum(self.cpu_by_pid.values())
 
 
 @dataclass
@@ -172,7 +183,9 @@ def measure(cmd: list[str], env: dict[str, str], log: Path) -> Measured:
         with TreeRSS(proc.pid) as rss:
             rc = proc.wait()
         wall = time.perf_counter() - t0
-        cpu = _children_cpu() - cpu0
+        # What the kernel counted for the waited-for tree, or the sampled sum when processes outside
+        # it (a fork server's pool workers) used more.
+        cpu = max(_children_cpu() - cpu0, rss.tree_cpu)
     stdout = out_path.read_text(encoding="utf-8", errors="replace")
     result: dict[str, Any] = {}
     for line in stdout.splitlines():
