@@ -59,6 +59,12 @@ __all__ = [
     "make_article_id",
 ]
 
+#: Rows whose shingle, event and headline sets stay cached (each cache is emptied when it grows
+#: past this; ~3 KB a shingle set). 4,096 rows made a 100k-row day of mostly unmatched rows
+#: compute each set twice (rule 5 compares a row with rows further back); 16,384 cost 120 MiB and
+#: saved 22 % of dedup's CPU there (13.1 -> 10.2 s, the same stories).
+_CACHED_ROWS = 16_384
+
 
 @dataclass(frozen=True, slots=True)
 class SameStory:
@@ -286,7 +292,7 @@ class StoryIndex:
         key = ~i if strip else i
         got = self._sets.get(key)
         if got is None:
-            if len(self._sets) > 4096:  # ~3 KB a set: bounded, mostly heads of recent runs
+            if len(self._sets) > _CACHED_ROWS:  # bounded: mostly recent rows and stories' heads
                 self._sets.clear()
             got = self._sets[key] = self.sigs.shingle_set(i, strip_boilerplate=strip)
         return got
@@ -327,7 +333,7 @@ class StoryIndex:
     def _event_set(self, i: int) -> frozenset[int]:
         got = self._events.get(i)
         if got is None:
-            if len(self._events) > 4096:
+            if len(self._events) > _CACHED_ROWS:
                 self._events.clear()
             got = self._events[i] = self.sigs.event_set(i)
         return got
@@ -482,7 +488,7 @@ class StoryIndex:
     def _headline(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
         got = self._head_sets.get(i)
         if got is None:
-            if len(self._head_sets) > 4096:
+            if len(self._head_sets) > _CACHED_ROWS:
                 self._head_sets.clear()
             assert self._text_of is not None
             text = self._text_of(i)

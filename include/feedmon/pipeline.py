@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import signal
 import threading
 import uuid
@@ -179,8 +180,15 @@ def plan(ctx: RunContext, max_batches: int | None = None) -> list[list[str]]:
     return [[f.id for f in batch] for batch in plan_batches(feeds, max_batches=n)]
 
 
-def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0) -> dict[str, Any]:
+def fetch(
+    ctx: RunContext,
+    feed_ids: Sequence[str] | None = None,
+    batch: int = 0,
+    *,
+    on_body: Callable[[FetchResult], None] | None = None,
+) -> dict[str, Any]:
     """Fetch one batch of feeds (all enabled feeds when ``feed_ids`` is None) and archive the bodies.
+    ``on_body`` sees each result with a body as it arrives (``feedmon run``'s :class:`Ahead`).
 
     HTTP validators are not saved here but by :func:`publish`, once the snapshot holds what the
     bodies carried: a crash in between makes the next run replay the archive (:func:`recover`)
@@ -202,6 +210,8 @@ def fetch(ctx: RunContext, feed_ids: Sequence[str] | None = None, batch: int = 0
         def archive_body(result: FetchResult) -> None:  # called one feed at a time
             if result.body is not None:
                 writes[result.feed_id] = writer.submit(archive.write_body, ctx.raw_dir, result)
+                if on_body is not None:
+                    on_body(result)
 
         results = fetch_feeds(
             feeds,
@@ -228,14 +238,15 @@ _FeedOutcome = tuple[str, int, str | None, str | None]
 PARSE_STEP_FEEDS = 16
 
 
-def parse(ctx: RunContext) -> dict[str, Any]:
+def parse(ctx: RunContext, ahead: Ahead | None = None) -> dict[str, Any]:
     """Parse every archived body into raw entries (one Parquet) plus a per-feed report with each
     feed's final outcome (a body that is not a feed is ``parse_error``). The report is what
     :func:`publish` records in the fetch state once the articles are in the snapshot.
 
     A large run (``FEEDMON_POOL_MIN_ITEMS`` items or more) is parsed by ``FEEDMON_WORKERS``
     processes, in chunks of whole feeds merged in feed order (:mod:`feedmon.pool`): the same file
-    as in-process. Entries are written chunk by chunk (one row group or more each).
+    as in-process. Entries are written chunk by chunk (one row group or more each). ``ahead``
+    (``feedmon run``) may hold every feed parsed already, from the very inputs read here.
     """
     checkpoint(ctx, "parse:before")
     manifests = archive.manifest_names(ctx.raw_dir)
@@ -255,8 +266,16 @@ def parse(ctx: RunContext) -> dict[str, Any]:
     settled: dict[str, _FeedOutcome] = {}
     parsers: dict[str, int] = {"fast": 0, "feedparser": 0}
 
+    done_ahead = ahead is not None and ahead.parsed_all(bodies)
+    if done_ahead:
+        assert ahead is not None
+        chunk_results: Iterable[tuple[pa.Table, list[_FeedOutcome]]] = ahead.parse_results()
+        parallel = False
+    else:
+        chunk_results = map_chunks(_parse_chunk, None, chunks, workers=workers, parallel=parallel)
+
     def tables() -> Iterator[pa.Table]:
-        for table, outcomes in map_chunks(_parse_chunk, None, chunks, workers=workers, parallel=parallel):
+        for table, outcomes in chunk_results:
             for outcome in outcomes:
                 settled[outcome[0]] = outcome
             yield table
@@ -277,9 +296,16 @@ def parse(ctx: RunContext) -> dict[str, Any]:
     # (a fetch task cleared meanwhile) stays unpublished until a run parses it.
     report = {"manifests": manifests, "feeds": outcomes}
     storage.write_text_atomic(ctx.work("parse_report.json"), json.dumps(report, sort_keys=True))
-    log.info("parsed %d entries (%s), %s", rows, parsers, f"{workers} workers" if parallel else "in-process")
+    how = "while fetching" if done_ahead else f"{workers} workers" if parallel else "in-process"
+    log.info("parsed %d entries (%s), %s", rows, parsers, how)
     checkpoint(ctx, "parse:after")
-    return {"path": path, "entries": rows, "parsers": parsers, "workers": workers if parallel else 1}
+    return {
+        "path": path,
+        "entries": rows,
+        "parsers": parsers,
+        "workers": workers if parallel else 1,
+        "ahead": done_ahead,
+    }
 
 
 def _estimated_items(body: bytes) -> int:
@@ -335,7 +361,7 @@ class _CleanContext:
     returned: dict[str, int] = field(default_factory=dict)
 
 
-def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
+def clean(ctx: RunContext, entries_path: str, ahead: Ahead | None = None) -> dict[str, Any]:
     """Turn raw entries into clean candidate articles with stable ids and canonical URLs.
 
     What the learned-boilerplate model observes is parked in the work folder; :func:`publish`
@@ -343,16 +369,16 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     decides with earlier days' statistics only, so chunks of feeds clean independently: a large run
     (``FEEDMON_POOL_MIN_ITEMS`` entries or more) is cleaned by ``FEEDMON_WORKERS`` processes and
     their observations merged in feed order, the first observation of an article winning, as in
-    one pass. Entries are read and articles written batch by batch.
+    one pass. Entries are read and articles written batch by batch. When :func:`parse` took every
+    feed from ``ahead``, so does this stage: each feed was cleaned there by a light model of its own,
+    merged here like the pool's chunks.
     """
     checkpoint(ctx, "clean:before")
-    rules = CleanRules.load(ctx.settings.clean.rules_file)
-    model = BoilerplateModel.load(
-        ctx.settings.state_dir, ctx.day, settings=BoilerplateSettings.from_rules(rules.boilerplate, ctx.settings.clean)
-    )
+    rules, model = _cleaning_rules_and_model(ctx)
     workers = ctx.settings.workers
     total = storage.parquet_rows(entries_path)
     parallel = workers > 1 and total >= ctx.settings.pool_min_items
+    done_ahead = ahead is not None and ahead.cleaned_all(entries_path, ctx.raw_dir)
     # The workers get a light copy of the model (its decisions, not its statistics); what earlier
     # days and runs counted is filtered out here, after the merge.
     context = _CleanContext(
@@ -365,11 +391,16 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
     observed: dict[str, dict[str, list[str]]] = {}
     failed = done = 0
 
+    if done_ahead:
+        assert ahead is not None
+        chunk_results: Iterable[_Cleaned] = ahead.clean_results()
+        parallel = False
+    else:
+        chunk_results = map_chunks(_clean_chunk, context, chunks, workers=workers, parallel=parallel)
+
     def tables() -> Iterator[pa.Table]:
         nonlocal failed, done
-        for table, observations, chunk_failed in map_chunks(
-            _clean_chunk, context, chunks, workers=workers, parallel=parallel
-        ):
+        for table, observations, chunk_failed in chunk_results:
             failed += chunk_failed
             done += 1
             for source, articles in observations.items():
@@ -379,7 +410,8 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
             yield table
 
     path, articles = storage.write_parquet_parts_atomic(ctx.work("cleaned.parquet"), ARTICLE_SCHEMA, tables())
-    observations = model.observations() | {"sources": model.unseen(observed) if parallel else observed}
+    light = parallel or done_ahead  # chunks cleaned by light models: filter what earlier days counted
+    observations = model.observations() | {"sources": model.unseen(observed) if light else observed}
     storage.write_text_atomic(ctx.work("boilerplate.json"), json.dumps(observations, separators=(",", ":")))
     checkpoint(ctx, "clean:after")
     return {
@@ -388,7 +420,15 @@ def clean(ctx: RunContext, entries_path: str) -> dict[str, Any]:
         "items_failed": failed,
         "workers": workers if parallel else 1,
         "chunks": done,
+        "ahead": done_ahead,
     }
+
+
+def _cleaning_rules_and_model(ctx: RunContext) -> tuple[CleanRules, BoilerplateModel]:
+    """The junk rules and the learned-boilerplate model (earlier days' statistics) the run cleans with."""
+    rules = CleanRules.load(ctx.settings.clean.rules_file)
+    settings = BoilerplateSettings.from_rules(rules.boilerplate, ctx.settings.clean)
+    return rules, BoilerplateModel.load(ctx.settings.state_dir, ctx.day, settings=settings)
 
 
 def _feed_chunks(batches: Iterable[pa.RecordBatch], target: int) -> Iterator[pa.Table]:
@@ -414,7 +454,11 @@ def _feed_chunks(batches: Iterable[pa.RecordBatch], target: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending)
 
 
-def _clean_chunk(context: _CleanContext, table: pa.Table) -> tuple[pa.Table, dict[str, dict[str, list[str]]], int]:
+#: What cleaning one chunk gives: its articles, what the model newly observed, items that failed.
+_Cleaned = tuple[pa.Table, dict[str, dict[str, list[str]]], int]
+
+
+def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
     """Clean one chunk of entry rows: its articles, what the model newly observed, items that failed."""
     feeds, rules, model = context.feeds, context.rules, context.model
     out: list[Article] = []
@@ -548,12 +592,15 @@ def _unchanged(info: dict[str, Any]) -> bool:
 TAG_COLUMNS = ("is_conflict", "conflict_score", "conflict_regions", "countries", "conflict_evidence")
 
 
-def tag(ctx: RunContext, deduped_path: str, tagger: ConflictTagger | None = None) -> dict[str, Any]:
+def tag(
+    ctx: RunContext, deduped_path: str, tagger: ConflictTagger | None = None, ahead: TagAhead | None = None
+) -> dict[str, Any]:
     """Tag the day's rows that need it: the new ones, and every row when the published ones were
     tagged by another gazetteer, model or tagging code (their :attr:`~ConflictTagger.fingerprint`
     in the snapshot's metadata). Tagging is deterministic, so a row tagged by the same fingerprint
     keeps its tags. When the day gains nothing and its tags are current, nothing is written and
-    :func:`publish` leaves the snapshot alone (``tag.json`` says which)."""
+    :func:`publish` leaves the snapshot alone (``tag.json`` says which). ``ahead``: the new rows
+    tagged already while :func:`dedup` ran (``feedmon run``, large runs)."""
     checkpoint(ctx, "tag:before")
     tagger = tagger or ConflictTagger.load(ctx.settings.tag.gazetteer_file)
     info = _dedup_info(ctx)
@@ -566,7 +613,7 @@ def tag(ctx: RunContext, deduped_path: str, tagger: ConflictTagger | None = None
     # Nothing new but stale tags: the published rows are the day's rows.
     table = article_table(storage.read_parquet(ctx.snapshot_path if _unchanged(info) else deduped_path))
     start = info["existing"] if current and info["existing"] is not None else 0
-    table = _tag_rows(table, start, tagger)
+    table = _tag_rows(table, start, tagger, ahead.results(tagger.fingerprint) if ahead is not None else None)
     # Every tag stays traceable to the gazetteer that produced it.
     table = table.replace_schema_metadata(
         table.schema.metadata
@@ -579,11 +626,23 @@ def tag(ctx: RunContext, deduped_path: str, tagger: ConflictTagger | None = None
     return {"path": path, "tagged": tagged, "conflict_articles": pc.sum(table["is_conflict"]).as_py() or 0}
 
 
-def _tag_rows(table: pa.Table, start: int, tagger: ConflictTagger) -> pa.Table:
-    """``table`` with the tag columns of rows ``start:`` computed; the rows before keep theirs."""
+#: What a row's tags depend on, besides the tagger: its id and content hash stand for title and text.
+_TAG_KEY = ("article_id", "content_hash", "dateline", "language")
+
+
+def _tag_rows(
+    table: pa.Table, start: int, tagger: ConflictTagger, known: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+) -> pa.Table:
+    """``table`` with the tag columns of rows ``start:`` computed (or taken from ``known``, the
+    tags of rows with the same :data:`_TAG_KEY` by the same tagger); the rows before keep theirs."""
     values: dict[str, list[Any]] = {name: [] for name in TAG_COLUMNS}
-    parts = (table.column(c).slice(start).to_pylist() for c in ("article_id", "title", "text", "dateline", "language"))
-    for i, (article_id, title, text, dateline, language) in enumerate(zip(*parts, strict=True), start):
+    columns = ("article_id", "title", "text", "dateline", "language", "content_hash")
+    parts = (table.column(c).slice(start).to_pylist() for c in columns)
+    for i, (article_id, title, text, dateline, language, chash) in enumerate(zip(*parts, strict=True), start):
+        if known is not None and (got := known.get((article_id, chash, dateline, language))) is not None:
+            for name, value in zip(TAG_COLUMNS, got, strict=True):
+                values[name].append(value)
+            continue
         try:
             res = tagger.tag(title, text, dateline, language)
             got = (
@@ -604,6 +663,59 @@ def _tag_rows(table: pa.Table, start: int, tagger: ConflictTagger) -> pa.Table:
         column = pa.chunked_array([*kept, pa.array(values[name], type=field.type)], type=field.type)
         table = table.set_column(ARTICLE_SCHEMA.get_field_index(name), field, column)
     return table
+
+
+#: Cleaned rows per chunk sent to the tagging worker.
+TAG_AHEAD_ROWS = 25_000
+
+
+class TagAhead:
+    """``feedmon run``, large runs only: tag the cleaned candidates in a worker process while
+    :func:`dedup` keeps this process busy (tagging does not depend on stories). An optimisation
+    only: :func:`tag` takes a row's tags from here when the row's :data:`_TAG_KEY` and the tagger's
+    fingerprint are the ones it would tag with, and tags the rest itself; a worker that fails
+    leaves all of it to :func:`tag`. Chunks of :data:`TAG_AHEAD_ROWS` rows bound the worker's memory.
+    """
+
+    def __init__(self, ctx: RunContext, cleaned_path: str) -> None:
+        self._gazetteer = ctx.settings.tag.gazetteer_file
+        self._known: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._fingerprint: str | None = None
+        self._failed = False
+        self._path = cleaned_path
+        self._thread = threading.Thread(target=self._run, name="feedmon-tag-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            chunks = (
+                pa.Table.from_batches([batch])
+                for batch in storage.iter_parquet_batches(self._path, TAG_AHEAD_ROWS)
+                if batch.num_rows
+            )
+            for fingerprint, keys, tags in map_chunks(_tag_chunk, self._gazetteer, chunks, workers=1, background=True):
+                self._fingerprint = fingerprint
+                self._known.update(zip(keys, tags, strict=True))
+        except Exception:  # tag() tags what is missing itself
+            log.debug("tagging beside dedup failed; the tag stage tags every row", exc_info=True)
+            self._failed = True
+
+    def results(self, fingerprint: str) -> dict[tuple[Any, ...], tuple[Any, ...]] | None:
+        """The tags computed, by :data:`_TAG_KEY`, if the worker's tagger is ``fingerprint``'s."""
+        self._thread.join()
+        if self._failed or self._fingerprint != fingerprint:
+            return None
+        return self._known
+
+
+def _tag_chunk(gazetteer_file: str | None, table: pa.Table) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Tag one chunk of cleaned rows (in the tagging worker): the tagger's fingerprint, each row's
+    :data:`_TAG_KEY` and its tags in :data:`TAG_COLUMNS` order."""
+    tagger = ConflictTagger.load(gazetteer_file)  # cached per process
+    tagged = _tag_rows(article_table(table), 0, tagger)
+    keys = list(zip(*(tagged.column(c).to_pylist() for c in _TAG_KEY), strict=True))
+    tags = list(zip(*(tagged.column(c).to_pylist() for c in TAG_COLUMNS), strict=True))
+    return tagger.fingerprint, keys, tags
 
 
 # --------------------------------------------------------------------------- publish
@@ -760,12 +872,106 @@ def run_cycle(
     # second or more of CPU) meanwhile instead of after it.
     warm_up = threading.Thread(target=_warm_up, args=(settings,), name="feedmon-warm-up", daemon=True)
     warm_up.start()
+    # Likewise parse and clean each body as it arrives (small runs; a large one goes to the pool).
+    ahead = Ahead(ctx)
     # Every feed under one scheduler: all hosts' slots at once, so a cycle costs about one latency
     # per host-slot round, not one round per batch (batches exist for Airflow's mapped tasks only).
-    fetched = fetch(ctx)
+    try:
+        fetched = fetch(ctx, on_body=ahead.submit)
+    finally:
+        ahead.finish()
     progress(f"fetch: {fetched['feeds']} feeds, {fetched['failed']} failed")
     warm_up.join()  # on a busy machine it may outlast the fetch: never build the gazetteer twice
-    return process(ctx, recovered, progress=progress)
+    return process(ctx, recovered, progress=progress, ahead=ahead)
+
+
+class Ahead:
+    """``feedmon run`` only: parse and clean each feed's body in a thread as it arrives, while the
+    rest of the fetch waits on the network (the all-new cycle of a few thousand items then costs
+    little more than its fetch).
+
+    Only an optimisation, never a second source of truth: nothing is written here; :func:`parse`
+    and :func:`clean` take these results only when they cover every body of the run and were
+    computed from exactly the inputs the stages read back from the archive, else the stages do the
+    work as always. Each feed is cleaned by a light boilerplate model of its own, so the merge in
+    :func:`clean` is the pool's (feed order, first observation wins, earlier days filtered out) and
+    gives the same files. A run reaching ``FEEDMON_POOL_MIN_ITEMS`` items is left to the stages
+    (their process pool), and the thread stops taking bodies.
+    """
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+        self._limit = ctx.settings.pool_min_items
+        self._queue: queue.SimpleQueue[_FeedBody | None] = queue.SimpleQueue()
+        self._items = 0
+        self._order: list[str] = []
+        self.abandoned = False
+        self._inputs: dict[str, _FeedBody] = {}
+        self._parsed: dict[str, tuple[pa.Table, list[_FeedOutcome]]] = {}
+        self._cleaned: dict[str, _Cleaned] = {}
+        self._feeds = _feeds_by_id(ctx.settings)
+        self._thread = threading.Thread(target=self._run, name="feedmon-ahead", daemon=True)
+        self._thread.start()
+
+    def submit(self, result: FetchResult) -> None:
+        """Queue one fetched body (called by :func:`fetch`, one feed at a time)."""
+        if self.abandoned or result.body is None:
+            return
+        self._items += _estimated_items(result.body)
+        if self._items >= self._limit:
+            self.abandoned = True  # a large run: the stages' pool does it faster
+            return
+        feed = self._feeds.get(result.feed_id)
+        language = feed.language if feed is not None else None
+        url = result.final_url or result.url
+        self._queue.put((result.feed_id, result.body, result.headers, url, language, result.fetched_at))
+
+    def finish(self) -> None:
+        """Wait until every queued body is done (or the thread gave up)."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            rules, model = _cleaning_rules_and_model(self._ctx)
+            model = model.for_workers()
+            for body in iter(self._queue.get, None):
+                if self.abandoned:
+                    continue  # drain the queue; finish() waits for its end
+                fid = body[0]
+                self._inputs[fid] = body
+                self._parsed[fid] = table, _ = _parse_chunk(None, [body])
+                context = _CleanContext(self._feeds, rules, model.fresh(), self._ctx.run_id)
+                self._cleaned[fid] = _clean_chunk(context, table)
+        except Exception:  # the stages do the work instead, and report what goes wrong there
+            log.debug("parsing and cleaning while fetching failed; the stages do it", exc_info=True)
+            self.abandoned = True
+            for _ in iter(self._queue.get, None):  # drain, so finish() returns
+                pass
+
+    def parsed_all(self, bodies: Sequence[_FeedBody]) -> bool:
+        """True when every one of ``bodies`` (as :func:`parse` read them back) was parsed here from
+        the same inputs; then :meth:`parse_results` gives them in that order."""
+        if self.abandoned or len(bodies) != len(self._parsed):
+            return False
+        if any(self._inputs.get(body[0]) != body for body in bodies):
+            return False
+        self._order = [body[0] for body in bodies]
+        return True
+
+    def parse_results(self) -> Iterator[tuple[pa.Table, list[_FeedOutcome]]]:
+        return (self._parsed[fid] for fid in self._order)
+
+    def cleaned_all(self, entries_path: str, raw_dir: str) -> bool:
+        """True when :func:`parse` took every feed from here (and wrote ``entries_path``) and the
+        feeds were cleaned with the configuration the archive recorded."""
+        if self.abandoned or not self._order or not entries_path:
+            return False
+        recorded = archive.read_feed_configs(raw_dir)
+        return all(recorded.get(fid) == self._feeds.get(fid) for fid in self._order)
+
+    def clean_results(self) -> Iterator[_Cleaned]:
+        return (self._cleaned[fid] for fid in self._order)
 
 
 def _warm_up(settings: Settings) -> None:
@@ -802,19 +1008,32 @@ _LIBC = _glibc()
 
 
 def process(
-    ctx: RunContext, recovered: Sequence[dict[str, Any]] = (), *, progress: Progress = _quiet
+    ctx: RunContext,
+    recovered: Sequence[dict[str, Any]] = (),
+    *,
+    progress: Progress = _quiet,
+    ahead: Ahead | None = None,
 ) -> dict[str, Any]:
-    """Stages after fetch, on an already archived run."""
-    entries = parse(ctx)
+    """Stages after fetch, on an already archived run (``ahead``: what ``feedmon run`` parsed and
+    cleaned while it fetched)."""
+    entries = parse(ctx, ahead)
     progress(f"parse: {entries['entries']} entries")
     release_memory()
-    cleaned = clean(ctx, entries["path"])
+    cleaned = clean(ctx, entries["path"], ahead)
     progress(f"clean: {cleaned['articles']} articles")
     release_memory()
+    # A large run (feedmon run): tag the candidates on the other core while dedup runs.
+    settings = ctx.settings
+    beside = (
+        TagAhead(ctx, cleaned["path"])
+        if ahead is not None and settings.workers > 1 and cleaned["articles"] >= settings.pool_min_items
+        else None
+    )
     deduped = dedup(ctx, cleaned["path"])
     progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
     release_memory()
-    tagged = tag(ctx, deduped["path"])
+    tagged = tag(ctx, deduped["path"], ahead=beside)
+    del beside  # its tags are in the stage file now
     if tagged["conflict_articles"] is None:
         progress("tag: nothing new to tag")
     else:

@@ -80,11 +80,18 @@ def balanced_chunks(items: Sequence[T], weights: Sequence[int], n: int) -> list[
 
 
 def map_chunks(
-    fn: Callable[[C, T], R], context: C, chunks: Iterable[T], *, workers: int, parallel: bool = True
+    fn: Callable[[C, T], R],
+    context: C,
+    chunks: Iterable[T],
+    *,
+    workers: int,
+    parallel: bool = True,
+    background: bool = False,
 ) -> Iterator[R]:
     """``fn(context, chunk)`` for every chunk, yielded in chunk order.
 
-    ``parallel`` False or ``workers <= 1`` runs in-process. Otherwise up to ``workers`` processes
+    ``parallel`` False or ``workers <= 1`` runs in-process, unless ``background`` asks for worker
+    processes even for one worker (work beside the calling process's own). Otherwise up to ``workers`` processes
     (``forkserver``) take the chunks; at most two chunks per worker are in flight, so a lazy
     ``chunks`` iterable is read only as fast as the workers go. A worker that dies raises
     :class:`WorkerCrashed`; an exception ``fn`` raises in a worker is raised here as it is.
@@ -92,7 +99,7 @@ def map_chunks(
     if parallel and workers > 1 and multiprocessing.current_process().daemon:
         log.warning("a daemonic process cannot start workers; %s runs in-process", getattr(fn, "__name__", "chunk"))
         parallel = False
-    if not parallel or workers <= 1:
+    if not parallel or workers < 1 or (workers == 1 and not background):
         for chunk in chunks:
             yield fn(context, chunk)
         return

@@ -255,18 +255,34 @@ def write_parquet_atomic(path: str, table: pa.Table | Iterable[pa.Table], *, sch
     return write_bytes_atomic(path, buf.getvalue())
 
 
+#: Rows gathered before :func:`write_parquet_parts_atomic` writes a row group.
+PARQUET_GROUP_ROWS = 2048
+
+
 def write_parquet_parts_atomic(path: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> tuple[str, int]:
     """:func:`write_parquet_atomic` for a table that arrives in parts (one row group or more each),
     so no caller holds the whole table; empty parts are skipped, the file has ``schema`` even when
     no row came. Returns the path and the number of rows written."""
+    import pyarrow as pa
+
     rows = 0
 
     def pieces() -> Iterator[pa.Table]:
+        # Small parts (one feed's entries) are gathered into row groups of PARQUET_GROUP_ROWS or
+        # more: hundreds of tiny row groups cost time to write and to read back.
         nonlocal rows
+        pending: list[pa.Table] = []
+        held = 0
         for part in parts:
             if part.num_rows:
                 rows += part.num_rows
-                yield part if part.schema.equals(schema) else part.cast(schema)
+                pending.append(part if part.schema.equals(schema) else part.cast(schema))
+                held += part.num_rows
+                if held >= PARQUET_GROUP_ROWS:
+                    yield pa.concat_tables(pending)
+                    pending, held = [], 0
+        if pending:
+            yield pa.concat_tables(pending)
 
     return write_parquet_atomic(path, pieces(), schema=schema), rows
 

@@ -20,28 +20,14 @@ import pytest
 
 from feedmon import pipeline
 from feedmon.config import Settings
-from feedmon.models import TagResult
 from feedmon.pipeline import TAGGED_BY, RunContext
 from feedmon.tag import ConflictTagger
 from tests.fixtures.ag_feeds import AgFeeds
+from tests.fixtures.factories import SpyTagger
 from tests.integration.conftest import AG_OUTLETS
 
 DAY = date(2026, 11, 28)
 OUTLETS = AG_OUTLETS
-
-
-class SpyTagger(ConflictTagger):
-    """The shipped tagger, counting the articles it is asked to tag."""
-
-    def __init__(self, fingerprint: str | None = None) -> None:
-        super().__init__(ConflictTagger.load().gazetteer)
-        self.calls = 0
-        if fingerprint is not None:
-            self._fingerprint = fingerprint
-
-    def tag(self, title: str, text: str, dateline: str | None = None, language: str | None = None) -> TagResult:
-        self.calls += 1
-        return super().tag(title, text, dateline, language)
 
 
 def _cycle(settings: Settings, run_id: str, tagger: ConflictTagger | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from feedmon.config import Settings
 from feedmon.demo import serve_directory
 from feedmon.pipeline import RunContext
 from feedmon.pool import WorkerCrashed, map_chunks
+from tests.fixtures.factories import SpyTagger
 
 DAY1 = date(2026, 11, 27)
 DAY2 = date(2026, 11, 28)
@@ -70,6 +71,15 @@ def _serve_day(folder: Path, day: str) -> None:
 @pytest.fixture
 def archived(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, RunContext]:
     """Day 1 published, day 2 fetched and archived (not processed) in ``data_dir``."""
+    settings, ctx, _ = _archive(tmp_path, monkeypatch)
+    return settings, ctx
+
+
+def _archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ahead_limit: int | None = None
+) -> tuple[Settings, RunContext, pipeline.Ahead | None]:
+    """Day 1 published, day 2 fetched and archived; with ``ahead_limit``, day 2 is fetched as
+    ``feedmon run`` fetches (an :class:`~feedmon.pipeline.Ahead` beside it, that pool threshold)."""
     served = tmp_path / "served"
     _serve_day(served, "1")
     with serve_directory(served) as base:
@@ -85,14 +95,26 @@ def archived(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
         settings = dataclasses.replace(Settings.from_env(), workers=1, pool_min_items=0)
         pipeline.run_cycle(settings, DAY1, "day-1")
         _serve_day(served, "2")
+        ahead = None
+        if ahead_limit is not None:
+            settings = dataclasses.replace(settings, pool_min_items=ahead_limit)
         ctx = RunContext(settings, DAY2, "day-2", refetch=True)  # no backoff for the failed page
-        pipeline.fetch(ctx)
-    return settings, ctx
+        if ahead_limit is None:
+            pipeline.fetch(ctx)
+        else:
+            arrived: list = []
+            pipeline.fetch(ctx, on_body=arrived.append)
+            # bodies arrive in any order: here the reverse of the stages' (feed) order
+            ahead = pipeline.Ahead(ctx)
+            for result in reversed(arrived):
+                ahead.submit(result)
+            ahead.finish()
+    return settings, ctx, ahead
 
 
-def _process(ctx: RunContext) -> tuple[dict, dict]:
-    parsed = pipeline.parse(ctx)
-    cleaned = pipeline.clean(ctx, parsed["path"])
+def _process(ctx: RunContext, ahead: pipeline.Ahead | None = None) -> tuple[dict, dict]:
+    parsed = pipeline.parse(ctx, ahead)
+    cleaned = pipeline.clean(ctx, parsed["path"], ahead)
     observed = Path(ctx.work("boilerplate.json")).read_bytes()
     deduped = pipeline.dedup(ctx, cleaned["path"])
     tagged = pipeline.tag(ctx, deduped["path"])
@@ -142,6 +164,59 @@ def test_one_worker_and_two_workers_write_the_same_day(archived: tuple[Settings,
     assert texts and not any(FOOTER in t for t in texts)
 
 
+def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``feedmon run`` parses and cleans each body as it arrives (:class:`~feedmon.pipeline.Ahead`):
+    the stages take that work, and the day is the one the stages alone write, byte for byte."""
+    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000)
+    assert ahead is not None and not ahead.abandoned
+    other_dir = tmp_path / "data-2"
+    shutil.copytree(settings.data_dir, other_dir)
+    with_ahead = _process(ctx, ahead)
+    s2 = dataclasses.replace(settings, data_dir=str(other_dir))
+    alone = _process(dataclasses.replace(ctx, settings=s2))
+    assert with_ahead[0]["parse"]["ahead"] and with_ahead[0]["clean"]["ahead"]
+    assert not alone[0]["parse"]["ahead"] and not alone[0]["clean"]["ahead"]
+    for stage in ("parse", "clean"):
+        ignore = ("path", "workers", "chunks", "ahead")
+        assert {k: v for k, v in with_ahead[0][stage].items() if k not in ignore} == {
+            k: v for k, v in alone[0][stage].items() if k not in ignore
+        }
+    assert with_ahead[1]["observed"] == alone[1]["observed"]  # first observation wins in feed order
+    snap1, snap2 = pq.read_table(settings.snapshot_path(DAY2)), pq.read_table(s2.snapshot_path(DAY2))
+    assert snap1.num_rows == 30 + 25 + 8
+    assert snap1.equals(snap2, check_metadata=True)
+    for name in (f"boilerplate/{DAY2.isoformat()}.json",):
+        assert Path(settings.state_dir, name).read_bytes() == Path(s2.state_dir, name).read_bytes()
+
+
+def test_a_large_run_is_left_to_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=40)  # day 2 brings 105 items
+    assert ahead is not None and ahead.abandoned
+    stages, _ = _process(ctx, ahead)
+    assert not stages["parse"]["ahead"] and not stages["clean"]["ahead"]
+    assert pq.read_table(settings.snapshot_path(DAY2)).num_rows == 30 + 25 + 8
+
+
+def test_feedmon_run_parses_while_it_fetches(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    served = tmp_path / "served"
+    _serve_day(served, "2")
+    with serve_directory(served) as base:
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(
+            "feeds:\n"
+            + "".join(f"  - id: {fid}\n    name: {name}\n    url: {base}/{fid}.xml\n" for fid, name in SOURCES.items())
+        )
+        monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+        settings = dataclasses.replace(Settings.from_env(), workers=2, pool_min_items=20_000)
+        with caplog.at_level("INFO", logger="feedmon.pipeline"):
+            pipeline.run_cycle(settings, DAY2, "day-2")
+    assert any("while fetching" in r.getMessage() for r in caplog.records if r.getMessage().startswith("parsed"))
+    # wire-a and wire-b list the same pages; the page is no feed
+    assert pq.read_table(settings.snapshot_path(DAY2)).num_rows == 30 + 25 + 12 + 8
+
+
 def _square_or_die(context: int, chunk: list[int]) -> list[int]:
     if -1 in chunk:
         os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does to a worker
@@ -158,3 +233,24 @@ def test_map_chunks_in_worker_processes_yields_in_chunk_order():
 def test_a_worker_that_dies_fails_the_stage_loudly():
     with pytest.raises(WorkerCrashed, match="_square_or_die"):
         list(map_chunks(_square_or_die, 0, [[1], [2], [-1], [3]], workers=2))
+
+
+def test_tags_computed_beside_dedup_are_the_tags_of_the_tag_stage(archived: tuple[Settings, RunContext]):
+    """``feedmon run`` tags a large run's candidates in a worker process while dedup runs
+    (:class:`~feedmon.pipeline.TagAhead`): the tag stage then tags nothing itself, and writes
+    what it would have written alone."""
+    _, ctx = archived
+    cleaned = pipeline.clean(ctx, pipeline.parse(ctx)["path"])["path"]
+    beside = pipeline.TagAhead(ctx, cleaned)
+    deduped = pipeline.dedup(ctx, cleaned)["path"]
+    spy = SpyTagger()
+    with_ahead = pipeline.tag(ctx, deduped, spy, ahead=beside)
+    assert with_ahead["tagged"] == 30 + 25 + 8 and spy.calls == 0  # every new row's tags came from the worker
+    table = pq.read_table(with_ahead["path"])
+    alone = pipeline.tag(ctx, deduped, spy)
+    assert spy.calls == 30 + 25 + 8
+    assert table.equals(pq.read_table(alone["path"]), check_metadata=True)
+    # another tagger (another gazetteer, model or code): the worker's tags are not used
+    other = SpyTagger(fingerprint="another")
+    pipeline.tag(ctx, deduped, other, ahead=beside)
+    assert other.calls == 30 + 25 + 8

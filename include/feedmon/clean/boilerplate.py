@@ -192,6 +192,14 @@ class BoilerplateModel:
         light._known = {source: self._boilerplate_keys(source) for source in self._history}
         return light
 
+    def fresh(self) -> BoilerplateModel:
+        """Another light model deciding like this one (a :meth:`for_workers` copy) with nothing
+        observed yet: one per chunk, when the chunks' observations are merged in another order
+        than they were made."""
+        light = BoilerplateModel(self.settings)
+        light._known = self._known  # decisions only; equal for every copy
+        return light
+
     def unseen(self, observations: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
         """``observations`` (per source, article key: line keys) without the articles this model
         has counted already: what :meth:`observe` on this model would have kept, in the same order."""
