@@ -75,14 +75,14 @@ eval: setup ## Quality evaluations: dedup (real copies: dev and blind; synthetic
 	$(BIN)/python eval/tagging/train_weights.py --check --quiet
 	$(BIN)/python eval/dedup/run_eval.py; status=$$?; $(BIN)/python eval/tagging/run_eval.py && exit $$status
 
-bench: setup ## Product benchmark (feedmon run + DAG vs baselines, 15-35 min), then the component benchmarks
+bench: setup ## Product benchmark (feedmon run + DAG vs baselines, 10-35 min), then the component benchmarks
 	nice $(BIN)/python bench/bench_product.py --scale
 	nice $(BIN)/python bench/bench_fetch.py
 	nice $(BIN)/python bench/bench_clean.py
 	nice $(BIN)/python bench/bench_dedup.py
 	nice $(BIN)/python bench/bench_tag.py
 
-bench-product: setup ## Product path: `feedmon run` and one DAG run end to end vs two baselines (S1-S3, 15-35 min)
+bench-product: setup ## Product path: `feedmon run` and one DAG run end to end vs two baselines (S1-S3, 10-35 min)
 	nice $(BIN)/python bench/bench_product.py --scale
 
 bench-product-quick: setup ## Product path, small sets (< 2 min); writes bench/results/product-quick.json
