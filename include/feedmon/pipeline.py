@@ -881,6 +881,9 @@ def run_cycle(
     # per host-slot round, not one round per batch (batches exist for Airflow's mapped tasks only).
     try:
         fetched = fetch(ctx, on_body=ahead.submit)
+    except BaseException:  # Ctrl-C, a failed fetch: drop the queued work instead of doing it first
+        ahead.abandoned = True
+        raise
     finally:
         ahead.finish()
     progress(f"fetch: {fetched['feeds']} feeds, {fetched['failed']} failed")
