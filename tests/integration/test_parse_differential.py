@@ -34,6 +34,7 @@ from unittest import mock
 import pytest
 from lxml import etree
 
+import feedmon.parse.entry as entry_mod
 from feedmon.clean import clean_article
 from feedmon.parse import ParsedFeed, decode_body, parse_feed
 from feedmon.parse import fast as fastparse
@@ -78,7 +79,7 @@ def _general_path(doc: bytes) -> fastparse.FastFeed | None:
     if isinstance(walker, str):
         return None
     language = fastparse._clean_str(walker.feeddata.get("language")) or DEFAULT_LANGUAGE
-    entries = [fastparse._raw_entry(e, "f", BASE_URL, language) for e in walker.entries]
+    entries = [entry_mod.raw_entry(e, "f", BASE_URL, language) for e in walker.entries]
     return fastparse.FastFeed(entries, fastparse._clean_str(walker.feeddata.get("title")), language, walker.version)
 
 

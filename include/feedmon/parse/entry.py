@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
-__all__ = ["_absolute", "_clean_str", "_parse_date_text", "_richest_html", "_utc"]
+from feedmon.models import RawEntry
+
+__all__ = ["_absolute", "_clean_str", "_parse_date_text", "_richest_html", "_utc", "raw_entry"]
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -83,3 +86,42 @@ def _clean_str(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def raw_entry(entry: Mapping[str, Any], feed_id: str, base_url: str | None, language: str | None) -> RawEntry:
+    """One feedparser-style entry (from feedparser, or from :mod:`feedmon.parse.fast`) -> one row.
+
+    It reads a plain copy of feedparser's dict (whose every lookup runs in Python) with the one
+    alias those reads need: ``description`` is the summary, else the subtitle. (``updated`` falling
+    back to ``published`` cannot change what ``_utc`` returns: it tries ``published`` first.)
+    """
+    entry = dict(entry)
+    if "summary" not in entry and "subtitle" in entry:
+        entry["description"] = entry["subtitle"]
+    html, lang = _richest_html(entry)
+    return RawEntry(
+        feed_id=feed_id,
+        guid=_clean_str(entry.get("id")),
+        link=_absolute_link(entry.get("link"), base_url),
+        title=str(entry.get("title") or ""),
+        html=html,
+        published_at=_utc(entry),
+        language=_clean_str(lang) or language,
+        author=_clean_str(entry.get("author")),
+    )
+
+
+# An absolute http(s) URL of plain ASCII with a non-empty path/query/fragment where present:
+# ``urljoin`` splits and re-joins it to the very same string, whatever the base.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f?#;\[\]\\]*)?(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?"
+)
+
+
+def _absolute_link(link: Any, base_url: str | None) -> str | None:
+    """``_absolute`` without ``urljoin``'s two URL parses when the link is plainly absolute."""
+    if isinstance(link, str) and link.isascii():
+        text = link.strip()
+        if text and _PLAIN_ABSOLUTE.fullmatch(text):
+            return text
+    return _absolute(link, base_url)

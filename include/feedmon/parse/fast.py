@@ -17,7 +17,7 @@ bookkeeping:
 * Short cuts (``_in_*``) do the work of start handler + text + end handler in one step for the
   common elements of an entry, each only in the state it assumes.
 * Entries become :class:`~feedmon.models.RawEntry` rows through the same helpers as
-  :func:`feedmon.parse.parse_feed` (``_richest_html``, ``_utc``, ``_absolute``).
+  :func:`feedmon.parse.parse_feed` (:func:`feedmon.parse.entry.raw_entry`).
 
 Anything this path does not reproduce exactly returns ``None`` so the caller falls back to
 feedparser: XML that is not well-formed, a DOCTYPE (feedparser rewrites those), a root that is not
@@ -58,7 +58,7 @@ from feedparser.util import FeedParserDict
 from lxml import etree
 
 from feedmon.models import RawEntry
-from feedmon.parse.entry import _absolute, _clean_str, _richest_html, _utc
+from feedmon.parse.entry import _clean_str, raw_entry
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def parse_document(
         return None
     feed = walker.feeddata
     language = _clean_str(feed.get("language")) or default_language
-    entries = [_raw_entry(entry, feed_id, base_url, language) for entry in walker.entries]
+    entries = [raw_entry(entry, feed_id, base_url, language) for entry in walker.entries]
     return FastFeed(entries, _clean_str(feed.get("title")), language, walker.version)
 
 
@@ -168,45 +168,6 @@ def _walk(doc: bytes, *, shortcuts: bool = True) -> _Walker | str:
     if not walker.version:
         return "unknown feed version"
     return walker
-
-
-def _raw_entry(entry: Any, feed_id: str, base_url: str | None, language: str | None) -> RawEntry:
-    """The same mapping as ``parse_feed``'s entry loop (one feedparser entry -> one row).
-
-    It reads a plain copy of feedparser's dict (whose every lookup runs in Python) with the one
-    alias those reads need: ``description`` is the summary, else the subtitle. (``updated`` falling
-    back to ``published`` cannot change what ``_utc`` returns: it tries ``published`` first.)
-    """
-    entry = dict(entry)
-    if "summary" not in entry and "subtitle" in entry:
-        entry["description"] = entry["subtitle"]
-    html, lang = _richest_html(entry)
-    return RawEntry(
-        feed_id=feed_id,
-        guid=_clean_str(entry.get("id")),
-        link=_absolute_link(entry.get("link"), base_url),
-        title=str(entry.get("title") or ""),
-        html=html,
-        published_at=_utc(entry),
-        language=_clean_str(lang) or language,
-        author=_clean_str(entry.get("author")),
-    )
-
-
-# An absolute http(s) URL of plain ASCII with a non-empty path/query/fragment where present:
-# ``urljoin`` splits and re-joins it to the very same string, whatever the base.
-_PLAIN_ABSOLUTE = re.compile(
-    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f?#;\[\]\\]*)?(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?"
-)
-
-
-def _absolute_link(link: Any, base_url: str | None) -> str | None:
-    """``parse._absolute`` without ``urljoin``'s two URL parses when the link is plainly absolute."""
-    if isinstance(link, str) and link.isascii():
-        text = link.strip()
-        if text and _PLAIN_ABSOLUTE.fullmatch(text):
-            return text
-    return _absolute(link, base_url)
 
 
 _Shortcut = Callable[[etree._Element], bool]

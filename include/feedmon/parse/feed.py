@@ -24,7 +24,7 @@ import feedparser
 from feedmon.models import RawEntry
 from feedmon.parse import fast
 from feedmon.parse.encoding import as_utf8_document, decode_body
-from feedmon.parse.entry import _absolute, _clean_str, _richest_html, _utc
+from feedmon.parse.entry import _clean_str, raw_entry
 from feedmon.sniff import looks_like_html
 
 __all__ = ["ParsedFeed", "parse_feed"]
@@ -111,21 +111,7 @@ def parse_feed(
     bozo_exc = parsed.get("bozo_exception")
     error = f"{type(bozo_exc).__name__}: {bozo_exc}" if bozo and bozo_exc is not None else None
 
-    entries: list[RawEntry] = []
-    for entry in parsed.get("entries") or []:
-        html, lang = _richest_html(entry)
-        entries.append(
-            RawEntry(
-                feed_id=feed_id,
-                guid=_clean_str(entry.get("id")),
-                link=_absolute(entry.get("link"), base_url),
-                title=str(entry.get("title") or ""),
-                html=html,
-                published_at=_utc(entry),
-                language=_clean_str(lang) or language,
-                author=_clean_str(entry.get("author")),
-            )
-        )
+    entries = [raw_entry(entry, feed_id, base_url, language) for entry in parsed.get("entries") or []]
     if not entries and not version:
         error = f"not a feed: no RSS/Atom/RDF document found ({error or 'no feed element'})"
     return ParsedFeed(
