@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -493,10 +494,9 @@ def test_an_updated_toll_the_same_day_is_the_same_story() -> None:
     assert a != b
 
 
-def test_items_sharing_only_a_blurb_are_different_stories() -> None:
-    # five AG rows (dev split of the real-copy set) under five headlines, each carrying ZDNet's
-    # "This fourth priority's main focus ..." blurb and little else
-    with (FIXTURES / "agnews_blurb.csv").open(encoding="utf-8") as fh:
+def _ag_fixture(name: str) -> tuple[list[dict[str, str]], Callable[[], list[Article]]]:
+    """A CSV of AG rows under tests/fixtures/dedup and a builder of their cleaned articles, an hour apart."""
+    with (FIXTURES / name).open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
 
     def arts() -> list[Article]:
@@ -505,6 +505,14 @@ def test_items_sharing_only_a_blurb_are_different_stories() -> None:
             cleaned = clean_article(r["title"], r["description"], source="ag")
             out.append(art(f"https://ag.example/{r['row']}", cleaned.title, cleaned.text, seen=T0 + timedelta(hours=i)))
         return out
+
+    return rows, arts
+
+
+def test_items_sharing_only_a_blurb_are_different_stories() -> None:
+    # five AG rows (dev split of the real-copy set) under five headlines, each carrying ZDNet's
+    # "This fourth priority's main focus ..." blurb and little else
+    rows, arts = _ag_fixture("agnews_blurb.csv")
 
     assert len(set(_stories(arts()))) == len(rows)
     # with no shingle marked as boilerplate the blurb joins them
@@ -593,15 +601,7 @@ def test_a_listing_inside_a_later_reports_headline_is_not_that_report() -> None:
 def test_a_short_re_titled_copy_the_bands_miss_is_found_by_its_title_words() -> None:
     # AG rows 1034 and 1040 (dev): one Orioles game under two headlines, the text re-worded in tense
     # ("drove" / "drives"): the text rule accepts the pair, but they share no LSH band
-    with (FIXTURES / "agnews_retitled.csv").open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-
-    def arts() -> list[Article]:
-        out = []
-        for i, r in enumerate(rows):
-            cleaned = clean_article(r["title"], r["description"], source="ag")
-            out.append(art(f"https://ag.example/{r['row']}", cleaned.title, cleaned.text, seen=T0 + timedelta(hours=i)))
-        return out
+    _, arts = _ag_fixture("agnews_retitled.csv")
 
     sig = compute_signatures([(a.title, a.text) for a in arts()])
     assert not (sig.band_keys[0] == sig.band_keys[1]).any()
