@@ -68,6 +68,14 @@ def _serve_day(folder: Path, day: str) -> None:
     (folder / "page.xml").write_bytes(b"<!doctype html><html><body><p>Not a feed</p></body></html>")
 
 
+def _use_feeds(tmp_path: Path, base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feeds file of :data:`SOURCES` served at ``base``, made the run's ``FEEDMON_FEEDS``."""
+    feeds = tmp_path / "feeds.yaml"
+    entries = (f"  - id: {f}\n    name: {n}\n    url: {base}/{f}.xml\n    language: en\n" for f, n in SOURCES.items())
+    feeds.write_text("feeds:\n" + "".join(entries))
+    monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+
+
 @pytest.fixture
 def archived(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, RunContext]:
     """Day 1 published, day 2 fetched and archived (not processed) in ``data_dir``."""
@@ -83,15 +91,7 @@ def _archive(
     served = tmp_path / "served"
     _serve_day(served, "1")
     with serve_directory(served) as base:
-        feeds = tmp_path / "feeds.yaml"
-        feeds.write_text(
-            "feeds:\n"
-            + "".join(
-                f"  - id: {fid}\n    name: {name}\n    url: {base}/{fid}.xml\n    language: en\n"
-                for fid, name in SOURCES.items()
-            )
-        )
-        monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+        _use_feeds(tmp_path, base, monkeypatch)
         settings = dataclasses.replace(Settings.from_env(), workers=1, pool_min_items=0)
         pipeline.run_cycle(settings, DAY1, "day-1")
         _serve_day(served, "2")
@@ -203,12 +203,7 @@ def test_feedmon_run_parses_while_it_fetches(
     served = tmp_path / "served"
     _serve_day(served, "2")
     with serve_directory(served) as base:
-        feeds = tmp_path / "feeds.yaml"
-        feeds.write_text(
-            "feeds:\n"
-            + "".join(f"  - id: {fid}\n    name: {name}\n    url: {base}/{fid}.xml\n" for fid, name in SOURCES.items())
-        )
-        monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
+        _use_feeds(tmp_path, base, monkeypatch)
         settings = dataclasses.replace(Settings.from_env(), workers=2, pool_min_items=20_000)
         with caplog.at_level("INFO", logger="feedmon.pipeline"):
             pipeline.run_cycle(settings, DAY2, "day-2")
