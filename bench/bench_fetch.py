@@ -39,6 +39,7 @@ from pathlib import Path
 
 import feedparser
 import requests
+from product_server import read_request
 
 from feedmon.fetch import FetchSettings, fetch_feeds
 from feedmon.models import FeedConfig
@@ -73,10 +74,7 @@ def _serve(n_feeds: int, items: int, latency: float, hosts: list[str], conn: Con
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                path, hdrs = await read_request(reader)
                 await asyncio.sleep(latency)
                 try:
                     i = int(path.rsplit("/", 1)[1].removesuffix(".xml"))

@@ -103,14 +103,19 @@ class Feeds:
             return False
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
+    """The path and the lower-cased headers of the next request on a keep-alive connection."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+    return lines[0].split(" ")[1], hdrs
+
+
 async def serve(feeds: Feeds, hosts: list[str], latency: float) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                path, hdrs = await read_request(reader)
                 if path != "/stats":
                     feeds.arrived()
                 if latency and path != "/stats":
