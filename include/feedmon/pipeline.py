@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import itertools
 import json
 import logging
@@ -378,12 +379,11 @@ def clean(ctx: RunContext, entries_path: str, ahead: Ahead | None = None) -> dic
     workers = ctx.settings.workers
     total = storage.parquet_rows(entries_path)
     parallel = workers > 1 and total >= ctx.settings.pool_min_items
-    done_ahead = ahead is not None and ahead.cleaned_all(entries_path, ctx.raw_dir)
+    feeds = archive.read_feed_configs(ctx.raw_dir)
+    done_ahead = ahead is not None and ahead.cleaned_all(entries_path, feeds)
     # The workers get a light copy of the model (its decisions, not its statistics); what earlier
     # days and runs counted is filtered out here, after the merge.
-    context = _CleanContext(
-        archive.read_feed_configs(ctx.raw_dir), rules, model.for_workers() if parallel else model, ctx.run_id
-    )
+    context = _CleanContext(feeds, rules, model.for_workers() if parallel else model, ctx.run_id)
     # in-process: one batch at a time; in the pool: about CHUNKS_PER_WORKER chunks per worker
     target = max(1, -(-total // (workers * CHUNKS_PER_WORKER))) if parallel else CLEAN_BATCH_ROWS
     batch_rows = min(CLEAN_BATCH_ROWS, target)
@@ -968,12 +968,11 @@ class Ahead:
     def parse_results(self) -> Iterator[tuple[pa.Table, list[_FeedOutcome]]]:
         return (self._parsed[fid] for fid in self._order)
 
-    def cleaned_all(self, entries_path: str, raw_dir: str) -> bool:
+    def cleaned_all(self, entries_path: str, recorded: dict[str, FeedConfig]) -> bool:
         """True when :func:`parse` took every feed from here (and wrote ``entries_path``) and the
-        feeds were cleaned with the configuration the archive recorded."""
+        feeds were cleaned with the configuration the archive ``recorded``."""
         if self.abandoned or not self._order or not entries_path:
             return False
-        recorded = archive.read_feed_configs(raw_dir)
         return all(recorded.get(fid) == self._feeds.get(fid) for fid in self._order)
 
     def clean_results(self) -> Iterator[_Cleaned]:
@@ -998,19 +997,19 @@ def release_memory() -> None:
     millisecond (no ``gc.collect()``: the records are freed by reference counting, and a
     collection over the gazetteer's objects costs 50 ms)."""
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> Any:
+    """The C library, looked up on first use (``find_library`` may run ``ldconfig``: not at import)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:  # no C library to load by that name: nothing to trim
         return None
     return libc if hasattr(libc, "malloc_trim") else None  # glibc only (not macOS, musl)
-
-
-_LIBC = _glibc()
 
 
 def process(
