@@ -28,7 +28,11 @@ def plain_title(title: str, rules: CleanRules | None = None) -> str:
 def clean_title(title: str, rules: CleanRules | None = None) -> tuple[str, str | None, str | None]:
     """``(title, agency, unknown_credit)``: normalised title without ``(AP)``-style credits or junk."""
     rules = rules or default_rules()
-    t = plain_title(title, rules)
+    return _title_without_credits(plain_title(title, rules), rules)
+
+
+def _title_without_credits(t: str, rules: CleanRules) -> tuple[str, str | None, str | None]:
+    """:func:`clean_title` of a title :func:`plain_title` made already."""
     if rules.title_re is not None:
         low = folded_lower(t)
         spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
@@ -70,11 +74,11 @@ def clean_article(
     being counted while it is removed). Pure function of its inputs plus the model's frozen history.
     """
     rules = rules or default_rules()
-    clean_t, title_agency, title_credit = clean_title(title or "", rules)
+    printed = plain_title(title or "", rules)
+    clean_t, title_agency, title_credit = _title_without_credits(printed, rules)
     credits = Credits(agency=title_agency, title_credit=title_credit)
     paras = to_paragraphs(html or "", rules)
     paras = remove_junk(paras, rules, credits)
-    printed = plain_title(title or "", rules)
     paras = collapse(paras, (clean_t, printed), rules, credits)
     if title_credit and credits.title_credit_confirmed:
         # the body opened with the same credit the title ends with: drop "(X)" from the title
