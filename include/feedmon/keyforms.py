@@ -82,9 +82,8 @@ _SEP_RE = re.compile(
 # superscript alef and Quranic marks: dropped, never separators.
 _MARKS_RE = re.compile("[\u0300-\u036f\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]+")
 _RECOMPOSE = (("и\u0306", "й"), ("і\u0308", "ї"), ("у\u0306", "ў"))
-# Marks that come without NFKD: Cyrillic titlo and Arabic harakat, superscript alef, Quranic marks;
-# one scan finds either kind of work (most text has neither).
-_OTHER_MARKS_RE = re.compile("[\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]")
+# What needs NFKD, or marks that come without it (Cyrillic titlo and Arabic harakat, superscript
+# alef, Quranic marks): one scan finds either kind of work (most text has neither).
 _NFKD_OR_MARKS_RE = re.compile(f"[{_NFKD_CLASS}\u0483-\u0489\u0610-\u061a\u064b-\u065f\u0670]")
 
 # Latin-1 text (English with curly quotes, German, Spanish, most French): one byte per character,

@@ -415,7 +415,6 @@ _LETTER_OF_BYTE[97:123] = np.left_shift(1, _LETTER_BIT)
 _EVENTS_PER_TEXT = 128
 _CTX_SHIFT, _CLS_SHIFT, _TOK_SHIFT = 42, 40, 26
 _LETTERS = (1 << 22) - 1
-_TOK_BITS = (1 << 14) - 1
 # bytes before a capitalised word that make it a sentence start rather than a name
 _SENTENCE_START = np.zeros(256, dtype=bool)
 _SENTENCE_START[list(b'.!?:;"([\n\r\t')] = True
