@@ -243,7 +243,7 @@ class BoilerplateModel:
         if removed:
             text = text + "\n" + "\n".join(removed)
         keys = sorted({k for line in text.split("\n") if (k := self._key(line.strip()))})
-        self._count(source, akey, keys)
+        self._add(source, akey, keys)
         self._observed.setdefault(source, {})[akey] = keys
 
     def _counted(self, source: str, akey: str) -> bool:
@@ -255,12 +255,16 @@ class BoilerplateModel:
         """Count one article's distinct line keys unless it is counted already; True when counted now."""
         if self._counted(source, akey):
             return False
+        self._add(source, akey, keys)
+        return True
+
+    def _add(self, source: str, akey: str, keys: Sequence[str]) -> None:
+        """Count one article's distinct line keys (the caller checked it was not counted yet)."""
         today = self._today.setdefault(source, _SourceStats())
         today.seen.add(akey)
         today.articles += 1
         for k in keys:
             today.lines[k] = today.lines.get(k, 0) + 1
-        return True
 
     def _boilerplate_keys(self, source: str) -> frozenset[str]:
         known = self._known.get(source)
