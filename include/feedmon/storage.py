@@ -287,14 +287,26 @@ def write_parquet_parts_atomic(path: str, schema: pa.Schema, parts: Iterable[pa.
     return write_parquet_atomic(path, pieces(), schema=schema), rows
 
 
+@contextmanager
+def _parquet_input(path: str, *, footer_only: bool = False) -> Iterator[BinaryIO]:
+    """One Parquet file to read: a local file as it is (no copy of its bytes in memory); an object
+    in one GET, or opened for ranged reads when only its footer is wanted."""
+    if is_local(path):
+        with Path(path.removeprefix("file://")).open("rb") as fh:
+            yield fh
+    elif footer_only:
+        fs, p = _fs(path)
+        with fs.open(p, "rb") as fh:
+            yield fh
+    else:
+        yield io.BytesIO(read_bytes(path))
+
+
 def parquet_rows(path: str) -> int:
     """How many rows a Parquet file holds (its footer only is read)."""
     import pyarrow.parquet as pq
 
-    if is_local(path):
-        return int(pq.ParquetFile(path.removeprefix("file://")).metadata.num_rows)
-    fs, p = _fs(path)
-    with fs.open(p, "rb") as fh:
+    with _parquet_input(path, footer_only=True) as fh:
         return int(pq.ParquetFile(fh).metadata.num_rows)
 
 
@@ -302,32 +314,23 @@ def iter_parquet_batches(path: str, batch_size: int = 2048) -> Iterator[pa.Recor
     """The rows of one Parquet file, ``batch_size`` at a time (decoded batch by batch)."""
     import pyarrow.parquet as pq
 
-    if is_local(path):  # from the file: no copy of its bytes in memory
-        with Path(path.removeprefix("file://")).open("rb") as fh:
-            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
-        return
-    yield from pq.ParquetFile(io.BytesIO(read_bytes(path))).iter_batches(batch_size=batch_size)
+    with _parquet_input(path) as fh:
+        yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
 
 
 def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:
     """Read one Parquet file (with its schema metadata); only ``columns`` when given."""
     import pyarrow.parquet as pq
 
-    cols = None if columns is None else list(columns)
-    if is_local(path):  # read from the file: no copy of its bytes in memory beside the table
-        with Path(path.removeprefix("file://")).open("rb") as fh:
-            return pq.read_table(fh, columns=cols)
-    return pq.read_table(io.BytesIO(read_bytes(path)), columns=cols)
+    with _parquet_input(path) as fh:
+        return pq.read_table(fh, columns=None if columns is None else list(columns))
 
 
 def read_parquet_schema(path: str) -> pa.Schema:
     """The schema (and metadata) of one Parquet file, from its footer alone."""
     import pyarrow.parquet as pq
 
-    if is_local(path):
-        return pq.read_schema(path.removeprefix("file://"))
-    fs, p = _fs(path)
-    with fs.open(p, "rb") as fh:
+    with _parquet_input(path, footer_only=True) as fh:
         return pq.read_schema(fh)
 
 
