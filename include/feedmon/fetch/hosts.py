@@ -69,7 +69,7 @@ class HostGate:
         self.token = secrets.token_hex(6)  # who this gate is, in a host's waiter field
         self.dir: Path | None = None
         if state_dir is not None and storage.is_local(state_dir):
-            self.dir = Path(state_dir.removeprefix("file://")) / STATE_SUBDIR / SUBDIR
+            self.dir = Path(storage.join(state_dir, STATE_SUBDIR, SUBDIR))
             self.dir.mkdir(parents=True, exist_ok=True)
 
     @property

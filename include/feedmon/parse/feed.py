@@ -73,8 +73,7 @@ def parse_feed(
     except Exception:  # the fast path refuses what it does not reproduce; a crash is one more refusal
         log.warning("fast parser crashed on %s; feedparser reads it", feed_id, exc_info=True)
         quick = None
-    if quick is not None:
-        log.debug("%s: %d entries read by the fast parser", feed_id, len(quick.entries))
+    if quick is not None:  # the parse stage logs each feed's entries and parser
         return ParsedFeed(
             entries=quick.entries,
             bozo=False,
@@ -86,7 +85,6 @@ def parse_feed(
             notes=notes,
             parser="fast",
         )
-    log.debug("%s: read by feedparser", feed_id)
 
     # No content-location: feedparser would "resolve" a relative guid against it and change the
     # item's identity; links are made absolute below instead.
