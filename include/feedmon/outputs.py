@@ -76,11 +76,8 @@ def latest_articles_by_feed(settings: Settings, days: Iterable[date]) -> dict[st
     """Per feed, the newest ``first_seen_at`` in the snapshots of ``days``."""
     latest: dict[str, datetime] = {}
     for day in sorted(set(days)):
-        path = settings.snapshot_path(day)
-        if not storage.exists(path):
-            continue
-        table = storage.read_parquet(path).select(["feed_id", "first_seen_at"])
-        if table.num_rows == 0:
+        table = read_snapshot_table(settings, day, columns=("feed_id", "first_seen_at"))
+        if table is None or table.num_rows == 0:
             continue
         grouped = table.group_by("feed_id").aggregate([("first_seen_at", "max")])
         for feed_id, seen in zip(
