@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import itertools
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -358,8 +357,6 @@ class _CleanContext:
     rules: CleanRules
     model: BoilerplateModel
     run_id: str
-    #: Per source, how many of the model's observations earlier chunks already returned.
-    returned: dict[str, int] = field(default_factory=dict)
 
 
 def clean(ctx: RunContext, entries_path: str, ahead: Ahead | None = None) -> dict[str, Any]:
@@ -501,14 +498,7 @@ def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
             )
         )
     _finalise_defaults(out)
-    # Only what this chunk added: the model's observations grow in order, per source.
-    new: dict[str, dict[str, list[str]]] = {}
-    for source, articles in model.observations()["sources"].items():
-        seen = context.returned.get(source, 0)
-        if len(articles) > seen:
-            new[source] = dict(itertools.islice(articles.items(), seen, None))
-            context.returned[source] = len(articles)
-    return articles_to_table(out), new, failed
+    return articles_to_table(out), model.take_observations(), failed  # only what this chunk added
 
 
 def _finalise_defaults(articles: Sequence[Article]) -> None:

@@ -192,6 +192,12 @@ class BoilerplateModel:
         light._known = {source: self._boilerplate_keys(source) for source in self._history}
         return light
 
+    def take_observations(self) -> dict[str, dict[str, list[str]]]:
+        """What :meth:`observe` counted since the last call (per source, article key: line keys),
+        handed over once: a chunk's own observations, in order."""
+        taken, self._observed = self._observed, {}
+        return taken
+
     def fresh(self) -> BoilerplateModel:
         """Another light model deciding like this one (a :meth:`for_workers` copy) with nothing
         observed yet: one per chunk, when the chunks' observations are merged in another order
