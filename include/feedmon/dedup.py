@@ -25,9 +25,12 @@ ignored for that run. See ``docs/dedup.md`` for the rules and the measured quali
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
+import threading
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,10 +39,12 @@ import numpy as np
 
 from feedmon.ids import content_hash, make_article_id
 from feedmon.models import Article
+from feedmon.pool import map_chunks
 from feedmon.textsig import (
     BandIndex,
     HeadlineIndex,
     SignatureParams,
+    Signatures,
     compute_signatures,
     content_words,
     event_conflicts,
@@ -49,8 +54,11 @@ from feedmon.textsig import (
 )
 from feedmon.vocab import AGENCY_FEED
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "HISTORY_FIELDS",
+    "AnchorScreen",
     "DedupResult",
     "SameStory",
     "StoryIndex",
@@ -284,8 +292,9 @@ class StoryIndex:
         self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
         self._root: dict[int, int] = {}  # story -> its first row
-        self._heads: HeadlineIndex | None = None  # built when a row first matches nothing
-        self._head_sets: dict[int, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+        self._screen: AnchorScreen | None = None  # built when a row first matches nothing
+        self._screened: _Screened | None = None  # the screen's answers computed by worker processes
+        self.screened_rows = 0
         self.n_stories = 0
 
     def _shingles(self, i: int, strip: bool = False) -> frozenset[int]:
@@ -322,13 +331,7 @@ class StoryIndex:
         (or none: a listing gives the title only); a series that reuses one headline for
         different items does so on different days. Needs the items' times.
         """
-        times = self._times
-        return (
-            times is not None
-            and self._title_key[i] == self._title_key[m]
-            and self._hours_apart(i, m) <= self.rule.same_title_hours
-            and self._titles[i].bit_count() >= self.rule.same_title_words
-        )
+        return _same_headline(self._title_key, self._titles, self._times, self.rule, i, m)
 
     def _event_set(self, i: int) -> frozenset[int]:
         got = self._events.get(i)
@@ -485,15 +488,27 @@ class StoryIndex:
             return 0.0
         return score
 
-    def _headline(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-        got = self._head_sets.get(i)
-        if got is None:
-            if len(self._head_sets) > _CACHED_ROWS:
-                self._head_sets.clear()
+    def screen(self) -> AnchorScreen:
+        """The batch's :class:`AnchorScreen` (built when a row first matches nothing)."""
+        if self._screen is None:
             assert self._text_of is not None
-            text = self._text_of(i)
-            got = self._head_sets[i] = headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
-        return got
+            self._screen = AnchorScreen(self.sigs, self._title_key, self._titles, self._times, self.rule, self._text_of)
+        return self._screen
+
+    def screen_ahead(self, rows: range, texts: Sequence[tuple[str, str]], workers: int) -> None:
+        """Compute the :class:`AnchorScreen` of ``rows`` in ``workers`` processes while this one
+        clusters (``texts``: the batch's (title, text), a list the workers get a copy of). The
+        stories found are the same; rows whose answer is not there yet are waited for."""
+        if self._times is None or not rows:
+            return
+        # the workers' copy: what the screen reads, nothing the clustering changes meanwhile
+        sigs = dataclasses.replace(
+            self.sigs, band_parts=[], events=[], event_offsets=[], boiler_table=None, boiler_count=None, _event_lists={}
+        )
+        screen = AnchorScreen(sigs, self._title_key, self._titles, self._times, self.rule, texts.__getitem__)
+        step = SCREEN_ROWS
+        chunks = [(lo, min(lo + step, rows.stop)) for lo in range(rows.start, rows.stop, step)]
+        self._screened = _Screened(map_chunks(screen_rows, screen, chunks, workers=workers), rows.start, step)
 
     def _anchored(self, i: int) -> int:
         """Best story for row ``i`` among earlier rows sharing its rarer title words, or -1.
@@ -502,58 +517,60 @@ class StoryIndex:
         listings share few 3-grams with their story, so few bands. Candidates are the latest
         rows (``anchor_lookback`` per word, within ``anchor_hours``) whose title carries one of
         the row's ``anchor_words`` rarest title words and at least one other of its title
-        words; each is judged by the text rule first (a short copy the bands missed), then by
-        :meth:`SameStory.headlines_agree`. A headline match must hold for the story's first
-        row too (or the text must resemble it) and the events must agree: a weak link never
-        pulls a row into a story whose first row it does not resemble.
+        words (:meth:`AnchorScreen.pairs`); each is judged by the text rule first (a short copy
+        the bands missed), then by :meth:`SameStory.headlines_agree`. A headline match must hold
+        for the story's first row too (or the text must resemble it) and the events must agree:
+        a weak link never pulls a row into a story whose first row it does not resemble. Pairs
+        the screen found unable to score are only counted (up to ``max_stories_checked``).
         """
-        rule, times = self.rule, self._times
-        if times is None or self._text_of is None:
+        rule = self.rule
+        if self._times is None or self._text_of is None:
             return -1
-        heads = self._heads
-        if heads is None:
-            heads = self._heads = HeadlineIndex(self.sigs)
-        title = heads.title(i)
-        if len(title) < 2:
+        screen = self.screen()
+        got = self._screened.get(i) if self._screened is not None else None
+        pairs, may = got if got is not None else (screen.pairs(i), None)
+        if not pairs:
             return -1
-        found = heads.earlier(i, rule.anchor_words, rule.anchor_lookback)
+        heads = screen.heads
         mine_short = heads.short(i)
         story, root = self.story, self._root
         best_score, best_story = 0.0, -1
         checked: set[int] = set()
-        for m in sorted(set(found), reverse=True):  # latest first
+        for k, m in enumerate(pairs):  # latest first
             s = story[m]
-            if s < 0 or s in checked or abs(times[i] - times[m]) > rule.anchor_hours * 3600:
-                continue
-            if len(title & heads.title(m)) < 2:  # a bucket neighbour, or one word in common
+            if s < 0 or s in checked:
                 continue
             checked.add(s)
-            score = self._text_score(i, m, s, [], [])
-            if score:
-                score += 2.0  # a text match beats a headline match
-            elif mine_short or heads.short(m):
-                mine = self._headline(i)
-                score = rule.headlines_agree(mine, self._headline(m), self._anchor_weight)
-                r = root[s]
-                if (
-                    score
-                    and r != m
-                    and not self._agrees_with_root(i, s, [], [])
-                    and not rule.headlines_agree(mine, self._headline(r), self._anchor_weight)
-                ):
-                    score = 0.0
-                if score and not self._same_event(i, m, s):
-                    score = 0.0
-            if score > best_score or (score and score == best_score and s < best_story):
-                best_score, best_story = score, s
+            if may is None or may[k]:
+                score = self._text_score(i, m, s, [], [])
+                if score:
+                    score += 2.0  # a text match beats a headline match
+                elif mine_short or heads.short(m):
+                    mine = screen.headline(i)
+                    score = rule.headlines_agree(mine, screen.headline(m), heads.weight)
+                    r = root[s]
+                    if (
+                        score
+                        and r != m
+                        and not self._agrees_with_root(i, s, [], [])
+                        and not rule.headlines_agree(mine, screen.headline(r), heads.weight)
+                    ):
+                        score = 0.0
+                    if score and not self._same_event(i, m, s):
+                        score = 0.0
+                if score > best_score or (score and score == best_score and s < best_story):
+                    best_score, best_story = score, s
             if len(checked) >= self._max_checked:
                 break
         return best_story
 
-    def _anchor_weight(self, shared: frozenset[str]) -> float:
-        """Summed rarity of shared names and numbers (see :meth:`SameStory.headlines_agree`)."""
-        assert self._heads is not None
-        return self._heads.weight(shared)
+    def close(self) -> None:
+        """Let go of the screen's workers (after the last row); ``screened_rows`` says how many
+        rows their answers served."""
+        if self._screened is not None:
+            self._screened.close()
+            self.screened_rows = self._screened.answered
+            self._screened = None
 
     def add(self, i: int) -> int:
         """Cluster row ``i`` (join the best matching story or start one)."""
@@ -562,6 +579,164 @@ class StoryIndex:
             s = self.new_story()
         self.assign(i, s)
         return s
+
+
+def _same_headline(
+    title_key: array[int], titles: array[int], times: array[float] | None, rule: SameStory, i: int, m: int
+) -> bool:
+    """See :meth:`StoryIndex._same_headline` (shared with :class:`AnchorScreen`)."""
+    return (
+        times is not None
+        and title_key[i] == title_key[m]
+        and abs(times[i] - times[m]) / 3600 <= rule.same_title_hours
+        and titles[i].bit_count() >= rule.same_title_words
+    )
+
+
+#: Rows per chunk of :func:`screen_rows` sent to a worker process.
+SCREEN_ROWS = 4096
+#: Most new rows screened by worker processes: each worker holds a copy of the batch's shingles and
+#: texts (about 1 KB a row); larger batches screen in-process.
+SCREEN_MAX_ROWS = 250_000
+
+
+class AnchorScreen:
+    """What the anchored lookup (:meth:`StoryIndex._anchored`) reads of the batch alone, not of
+    the stories found so far: which earlier rows a row is compared with (:meth:`pairs`), and
+    whether such a pair can score at all (:meth:`may_score`). Most rows reach the lookup (they
+    match nothing) and most of their pairs cannot score, so a large batch computes this in worker
+    processes while it clusters (:meth:`StoryIndex.screen_ahead`) and the clustering judges only
+    the pairs that can: the same stories, the CPU-heavy part on the other cores.
+    """
+
+    def __init__(
+        self,
+        sigs: Signatures,
+        title_key: array[int],
+        titles: array[int],
+        times: array[float] | None,
+        rule: SameStory,
+        text_of: Callable[[int], str | tuple[str, str]],
+    ) -> None:
+        self.sigs, self.title_key, self.titles, self.times, self.rule = sigs, title_key, titles, times, rule
+        self.text_of = text_of
+        self._heads: HeadlineIndex | None = None
+        self._sets: dict[int, frozenset[int]] = {}
+        self._head_sets: dict[int, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to worker processes without its caches (each builds its own)."""
+        return self.__dict__ | {"_heads": None, "_sets": {}, "_head_sets": {}}
+
+    @property
+    def heads(self) -> HeadlineIndex:
+        if self._heads is None:
+            self._heads = HeadlineIndex(self.sigs)
+        return self._heads
+
+    def pairs(self, i: int) -> list[int]:
+        """Earlier rows to compare row ``i`` with, latest first: those sharing one of its
+        ``anchor_words`` rarest title words (``anchor_lookback`` per word), within
+        ``anchor_hours``, with at least two title words in common."""
+        rule, times, heads = self.rule, self.times, self.heads
+        title = heads.title(i)
+        if len(title) < 2 or times is None:
+            return []
+        found = heads.earlier(i, rule.anchor_words, rule.anchor_lookback)
+        window = rule.anchor_hours * 3600
+        return [
+            m
+            for m in sorted(set(found), reverse=True)
+            if abs(times[i] - times[m]) <= window and len(title & heads.title(m)) >= 2
+        ]
+
+    def may_score(self, i: int, m: int) -> bool:
+        """False when the pair cannot score in :meth:`StoryIndex._anchored`, whatever the stories:
+        too few shared 3-grams for any text rule, not the same headline within hours, and not a
+        title-only listing whose headline agrees with the other's."""
+        rule = self.rule
+        inter, contain, _ = overlap(self._shingles(i), self._shingles(m))
+        if inter >= rule.min_shared and contain >= min(rule.min_containment, rule.typo_containment):
+            return True
+        if _same_headline(self.title_key, self.titles, self.times, rule, i, m):
+            return True
+        heads = self.heads
+        if not (heads.short(i) or heads.short(m)):
+            return False
+        return rule.headlines_agree(self.headline(i), self.headline(m), heads.weight) > 0
+
+    def headline(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """:func:`~feedmon.textsig.headline_words` of row ``i`` (cached for recent rows)."""
+        got = self._head_sets.get(i)
+        if got is None:
+            if len(self._head_sets) > _CACHED_ROWS:
+                self._head_sets.clear()
+            text = self.text_of(i)
+            got = self._head_sets[i] = headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
+        return got
+
+    def _shingles(self, i: int) -> frozenset[int]:
+        got = self._sets.get(i)
+        if got is None:
+            if len(self._sets) > _CACHED_ROWS:
+                self._sets.clear()
+            got = self._sets[i] = self.sigs.shingle_set(i)
+        return got
+
+
+def screen_rows(screen: AnchorScreen, rows: tuple[int, int]) -> tuple[int, list[list[int]], list[bytes]]:
+    """:meth:`AnchorScreen.pairs` and :meth:`AnchorScreen.may_score` of rows ``lo..hi-1`` (a
+    worker's chunk): ``(lo, pairs per row, one flag byte per pair)``."""
+    lo, hi = rows
+    pairs = [screen.pairs(i) for i in range(lo, hi)]
+    flags = [bytes(screen.may_score(i, m) for m in p) for i, p in zip(range(lo, hi), pairs, strict=True)]
+    return lo, pairs, flags
+
+
+class _Screened:
+    """The answers of :func:`screen_rows` as worker processes hand them back (read in a thread),
+    by row; rows of chunks already passed are dropped. ``get`` gives None when the workers failed:
+    the clustering then screens the row itself (the same answer, slower)."""
+
+    def __init__(self, results: Iterator[tuple[int, list[list[int]], list[bytes]]], first: int, step: int) -> None:
+        self._first, self._step = first, step
+        self._chunks: dict[int, tuple[list[list[int]], list[bytes]]] = {}
+        self._done = False
+        self.answered = 0
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, args=(results,), name="feedmon-screen", daemon=True)
+        self._thread.start()
+
+    def _run(self, results: Iterator[tuple[int, list[list[int]], list[bytes]]]) -> None:
+        try:
+            for lo, pairs, flags in results:
+                with self._cond:
+                    self._chunks[lo] = (pairs, flags)
+                    self._cond.notify_all()
+        except Exception:  # the clustering screens the rows itself
+            log.warning("screening rows in worker processes failed; dedup does it in-process", exc_info=True)
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def get(self, i: int) -> tuple[list[int], bytes] | None:
+        lo = self._first + (i - self._first) // self._step * self._step
+        with self._cond:
+            while lo not in self._chunks and not self._done:
+                self._cond.wait()
+            got = self._chunks.get(lo)
+            for old in [c for c in self._chunks if c < lo]:
+                del self._chunks[old]
+        if got is None:
+            return None
+        self.answered += 1
+        return got[0][i - lo], got[1][i - lo]
+
+    def close(self) -> None:
+        """Wait for the workers (they finish their chunks) and let go of the answers."""
+        self._thread.join()
+        self._chunks.clear()
 
 
 def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
@@ -641,6 +816,7 @@ def deduplicate(
     lookback_days: int = 7,
     params: SignatureParams | None = None,
     rule: SameStory | None = None,
+    workers: int = 1,
 ) -> DedupResult:
     """Drop exact duplicates among ``candidates`` and set the story fields of the whole day.
 
@@ -648,7 +824,9 @@ def deduplicate(
     too once set (stories are stable across runs); ``history`` (the lookback days before today)
     is read only. Story fields are written onto the returned rows (the candidate and existing
     objects themselves). ``is_canonical``, ``duplicate_of`` and ``source_count`` are per day: one
-    canonical row per story in each daily snapshot.
+    canonical row per story in each daily snapshot. ``workers`` > 1: the anchored lookup's screen
+    (:class:`AnchorScreen`) of the new rows is computed by that many worker processes while this
+    one clusters (the same stories; worth it from about 20,000 new rows, up to :data:`SCREEN_MAX_ROWS`).
     """
     rule = rule or SameStory()
     stamps = _stamps(candidates, existing_today, history)
@@ -688,9 +866,11 @@ def deduplicate(
         rule=rule,
         times=[p if p != math.inf else f for f, p in (stamps[id(a)] for a in pool)],
     )
+    n_old = len(past) + len(today)
+    if workers > 1 and len(pool) - n_old <= SCREEN_MAX_ROWS:
+        index.screen_ahead(range(n_old, len(pool)), [(a.title, a.text) for a in pool], workers)
     story_ids: list[str] = []
     story_num: dict[str, int] = {}
-    n_old = len(past) + len(today)
     for i, art in enumerate(pool[:n_old]):
         if art.story_id:
             s = story_num.get(art.story_id)
@@ -706,6 +886,7 @@ def deduplicate(
         if s == len(story_ids):  # a new story: named after its first member
             story_ids.append(art.article_id)
             story_num.setdefault(art.article_id, s)
+    index.close()
     day = [*today, *new]
     offset = len(past)
     for j, art in enumerate(day):

@@ -15,18 +15,18 @@ import json
 import os
 import shutil
 import signal
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from feedmon import pipeline
+from feedmon import dedup, pipeline
 from feedmon.config import Settings
 from feedmon.demo import serve_directory
 from feedmon.pipeline import RunContext
 from feedmon.pool import WorkerCrashed, map_chunks
-from tests.fixtures.factories import SpyTagger
+from tests.fixtures.factories import SpyTagger, ag_copies_batch, make_article
 
 DAY1 = date(2026, 11, 27)
 DAY2 = date(2026, 11, 28)
@@ -84,10 +84,11 @@ def archived(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _archive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ahead_limit: int | None = None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ahead_limit: int | None = None, ahead_pool: bool = False
 ) -> tuple[Settings, RunContext, pipeline.Ahead | None]:
     """Day 1 published, day 2 fetched and archived; with ``ahead_limit``, day 2 is fetched as
-    ``feedmon run`` fetches (an :class:`~feedmon.pipeline.Ahead` beside it, that pool threshold)."""
+    ``feedmon run`` fetches (an :class:`~feedmon.pipeline.Ahead` beside it, that pool threshold;
+    ``ahead_pool``: the Ahead of a run with many feeds, in two worker processes)."""
     served = tmp_path / "served"
     _serve_day(served, "1")
     with serve_directory(served) as base:
@@ -98,6 +99,9 @@ def _archive(
         ahead = None
         if ahead_limit is not None:
             settings = dataclasses.replace(settings, pool_min_items=ahead_limit)
+        if ahead_pool:
+            monkeypatch.setattr(pipeline, "AHEAD_PROCESS_MIN_FEEDS", len(SOURCES))
+            settings = dataclasses.replace(settings, workers=2)
         ctx = RunContext(settings, DAY2, "day-2", refetch=True)  # no backoff for the failed page
         if ahead_limit is None:
             pipeline.fetch(ctx)
@@ -164,11 +168,13 @@ def test_one_worker_and_two_workers_write_the_same_day(archived: tuple[Settings,
     assert texts and not any(FOOTER in t for t in texts)
 
 
-def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """``feedmon run`` parses and cleans each body as it arrives (:class:`~feedmon.pipeline.Ahead`):
-    the stages take that work, and the day is the one the stages alone write, byte for byte."""
-    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000)
-    assert ahead is not None and not ahead.abandoned
+@pytest.mark.parametrize("pool", [False, True], ids=["thread", "pool"])
+def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: bool):
+    """``feedmon run`` parses and cleans each body as it arrives (:class:`~feedmon.pipeline.Ahead`,
+    in a thread or, with many feeds, in worker processes): the stages take that work, and the day
+    is the one the stages alone write, byte for byte."""
+    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000, ahead_pool=pool)
+    assert ahead is not None and not ahead.abandoned and ahead._process == pool
     other_dir = tmp_path / "data-2"
     shutil.copytree(settings.data_dir, other_dir)
     with_ahead = _process(ctx, ahead)
@@ -192,6 +198,20 @@ def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monke
 def test_a_large_run_is_left_to_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=40)  # day 2 brings 105 items
     assert ahead is not None and ahead.abandoned
+    stages, _ = _process(ctx, ahead)
+    assert not stages["parse"]["ahead"] and not stages["clean"]["ahead"]
+    assert pq.read_table(settings.snapshot_path(DAY2)).num_rows == 30 + 25 + 8
+
+
+def test_a_run_whose_first_bodies_say_it_is_large_is_left_to_the_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the pool's limit is 80 items; day 2 brings 105, but its first bodies (the small feeds: they
+    # come in reversed feed order) already project more than 80 over its six feeds
+    monkeypatch.setattr(pipeline, "AHEAD_MAX_ITEMS", 80)
+    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000, ahead_pool=True)
+    assert ahead is not None and ahead.abandoned and ahead._items < 80
+    assert not ahead._parsed and not ahead._cleaned  # what it had done is dropped, not held
     stages, _ = _process(ctx, ahead)
     assert not stages["parse"]["ahead"] and not stages["clean"]["ahead"]
     assert pq.read_table(settings.snapshot_path(DAY2)).num_rows == 30 + 25 + 8
@@ -249,3 +269,35 @@ def test_tags_computed_beside_dedup_are_the_tags_of_the_tag_stage(archived: tupl
     other = SpyTagger(fingerprint="another")
     pipeline.tag(ctx, deduped, other, ahead=beside)
     assert other.calls == 30 + 25 + 8
+
+
+def test_dedup_screens_in_worker_processes_with_the_same_stories(monkeypatch: pytest.MonkeyPatch):
+    """Dedup's anchored-lookup screen computed by two worker processes beside the clustering
+    (:meth:`~feedmon.dedup.StoryIndex.screen_ahead`) changes no story, directly and through
+    :func:`~feedmon.dedup.deduplicate`."""
+    monkeypatch.setattr(dedup, "SCREEN_ROWS", 128)
+    texts, times = ag_copies_batch()
+    stories = {}
+    for workers in (0, 2):
+        index = dedup.StoryIndex(texts, text_of=texts.__getitem__, times=times)
+        if workers:
+            index.screen_ahead(range(len(texts)), texts, workers)
+        for i in range(len(texts)):
+            index.add(i)
+        index.close()
+        stories[workers] = (index.story, index.screened_rows)
+    assert stories[2][0] == stories[0][0]
+    assert stories[0][1] == 0 and stories[2][1] > 100
+
+    def articles() -> list:
+        seen = [datetime.fromtimestamp(1_790_000_000 + t, UTC) for t in times]
+        return [
+            make_article(article_id=f"a{i}", feed_id=f"f{i % 7}", title=ti, text=te, first_seen_at=at, story_id="")
+            for i, ((ti, te), at) in enumerate(zip(texts, seen, strict=True))
+        ]
+
+    one, two = articles(), articles()
+    dedup.deduplicate(one, [], [], workers=1)
+    dedup.deduplicate(two, [], [], workers=2)
+    assert [a.story_id for a in two] == [a.story_id for a in one]
+    assert len({a.story_id for a in one}) < len(one) - 100  # copies were found

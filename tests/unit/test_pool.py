@@ -1,9 +1,13 @@
-"""feedmon.pool without processes: chunking keeps order and balance; workers=1 runs in-process."""
+"""feedmon.pool without processes: chunking keeps order and balance; workers=1 runs in-process.
+And the fetch's thread switch interval (the other way ``feedmon run`` keeps its threads busy)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
+from feedmon import pipeline
 from feedmon.pool import balanced_chunks, map_chunks
 
 
@@ -41,3 +45,13 @@ def test_map_chunks_in_process_yields_in_chunk_order_lazily():
     assert next(results) == ["c0", "c10"] and read == [0]
     assert list(results) == [["c1", "c11"], ["c2", "c12"]]
     assert list(map_chunks(_tag, "c", [[1]], workers=4, parallel=False)) == [["c1"]]
+
+
+def test_the_fetch_runs_with_a_short_thread_switch_interval_and_gives_it_back() -> None:
+    before = sys.getswitchinterval()
+    with pipeline._responsive_threads():
+        assert sys.getswitchinterval() == pytest.approx(pipeline.FETCH_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
+    with pytest.raises(KeyboardInterrupt), pipeline._responsive_threads():
+        raise KeyboardInterrupt  # Ctrl-C during the fetch
+    assert sys.getswitchinterval() == before
