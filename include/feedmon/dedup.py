@@ -503,7 +503,7 @@ class StoryIndex:
             return
         # the workers' copy: what the screen reads, nothing the clustering changes meanwhile
         sigs = dataclasses.replace(
-            self.sigs, band_parts=[], events=[], event_offsets=[], boiler_table=None, boiler_count=None, _event_lists={}
+            self.sigs, band_parts=[], events=[], event_offsets=[], boiler_table=None, boiler_count=None
         )
         screen = AnchorScreen(sigs, self._title_key, self._titles, self._times, self.rule, texts.__getitem__)
         step = SCREEN_ROWS
