@@ -57,7 +57,9 @@ from feedmon.vocab import AGENCY_FEED
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DEDUP_FIELDS",
     "HISTORY_FIELDS",
+    "STORY_FIELDS",
     "AnchorScreen",
     "DedupResult",
     "SameStory",
@@ -195,6 +197,11 @@ HISTORY_FIELDS = (
     "content_hash",
     "story_id",
 )
+#: The fields :func:`deduplicate` reads of the day's rows (new and published): the history's, and
+#: the agency credit that decides a story's canonical copy. It writes :data:`STORY_FIELDS`.
+DEDUP_FIELDS = (*HISTORY_FIELDS, "agency")
+#: The fields :func:`deduplicate` sets on the day's rows.
+STORY_FIELDS = ("story_id", "is_canonical", "duplicate_of", "source_count")
 
 
 @dataclass
@@ -506,9 +513,7 @@ class StoryIndex:
             self.sigs, band_parts=[], events=[], event_offsets=[], boiler_table=None, boiler_count=None
         )
         screen = AnchorScreen(sigs, self._title_key, self._titles, self._times, self.rule, texts.__getitem__)
-        step = SCREEN_ROWS
-        chunks = [(lo, min(lo + step, rows.stop)) for lo in range(rows.start, rows.stop, step)]
-        self._screened = _Screened(map_chunks(screen_rows, screen, chunks, workers=workers), rows.start, step)
+        self._screened = _Screened(screen, rows, workers)
 
     def _anchored(self, i: int) -> int:
         """Best story for row ``i`` among earlier rows sharing its rarer title words, or -1.
@@ -564,11 +569,12 @@ class StoryIndex:
                 break
         return best_story
 
-    def close(self) -> None:
-        """Let go of the screen's workers (after the last row); ``screened_rows`` says how many
-        rows their answers served."""
+    def close(self, *, cancel: bool = False) -> None:
+        """Let go of the screen's workers (after the last row; ``cancel``: the clustering failed,
+        stop them after their chunks in hand); ``screened_rows`` says how many rows their answers
+        served."""
         if self._screened is not None:
-            self._screened.close()
+            self._screened.close(cancel=cancel)
             self.screened_rows = self._screened.answered
             self._screened = None
 
@@ -694,16 +700,21 @@ def screen_rows(screen: AnchorScreen, rows: tuple[int, int]) -> tuple[int, list[
 
 
 class _Screened:
-    """The answers of :func:`screen_rows` as worker processes hand them back (read in a thread),
-    by row; rows of chunks already passed are dropped. ``get`` gives None when the workers failed:
-    the clustering then screens the row itself (the same answer, slower)."""
+    """The answers of :func:`screen_rows` for ``rows``, computed by ``workers`` processes in chunks
+    of :data:`SCREEN_ROWS` and read back in a thread, by row; chunks already passed are dropped.
+    ``get`` gives None when the workers failed: the clustering then screens the row itself (the
+    same answer, slower)."""
 
-    def __init__(self, results: Iterator[tuple[int, list[list[int]], list[bytes]]], first: int, step: int) -> None:
-        self._first, self._step = first, step
+    def __init__(self, screen: AnchorScreen, rows: range, workers: int) -> None:
+        self._first, self._step = rows.start, SCREEN_ROWS
         self._chunks: dict[int, tuple[list[list[int]], list[bytes]]] = {}
         self._done = False
-        self.answered = 0
+        self._stop = threading.Event()
         self._cond = threading.Condition()
+        self.answered = 0
+        spans = ((lo, min(lo + self._step, rows.stop)) for lo in range(rows.start, rows.stop, self._step))
+        chunks = (span for span in spans if not self._stop.is_set())
+        results = map_chunks(screen_rows, screen, chunks, workers=workers)
         self._thread = threading.Thread(target=self._run, args=(results,), name="feedmon-screen", daemon=True)
         self._thread.start()
 
@@ -733,8 +744,11 @@ class _Screened:
         self.answered += 1
         return got[0][i - lo], got[1][i - lo]
 
-    def close(self) -> None:
-        """Wait for the workers (they finish their chunks) and let go of the answers."""
+    def close(self, *, cancel: bool = False) -> None:
+        """Wait for the workers (``cancel``: no further chunks, only those in hand) and let go of
+        the answers. Never leave the thread running: one left at interpreter shutdown can hang it."""
+        if cancel:
+            self._stop.set()
         self._thread.join()
         self._chunks.clear()
 
@@ -879,13 +893,17 @@ def deduplicate(
                 story_ids.append(art.story_id)
             index.assign(i, s)
     assigned = index.story
-    for i, art in enumerate(pool):
-        if assigned[i] >= 0:
-            continue
-        s = index.add(i)
-        if s == len(story_ids):  # a new story: named after its first member
-            story_ids.append(art.article_id)
-            story_num.setdefault(art.article_id, s)
+    try:
+        for i, art in enumerate(pool):
+            if assigned[i] >= 0:
+                continue
+            s = index.add(i)
+            if s == len(story_ids):  # a new story: named after its first member
+                story_ids.append(art.article_id)
+                story_num.setdefault(art.article_id, s)
+    except BaseException:
+        index.close(cancel=True)
+        raise
     index.close()
     day = [*today, *new]
     offset = len(past)

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 from feedmon import archive, storage
 from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
 from feedmon.config import Settings, fault_hooks_from_env
-from feedmon.dedup import HISTORY_FIELDS, deduplicate
+from feedmon.dedup import DEDUP_FIELDS, HISTORY_FIELDS, STORY_FIELDS, deduplicate
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
 from feedmon.ids import content_hash, make_article_id, run_key
@@ -534,25 +534,34 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
         exact_duplicates = 0
     else:
         existing_table = read_snapshot_table(ctx.settings, ctx.day, ctx.snapshot_path)
-        existing = [] if existing_table is None else table_to_articles(existing_table)
         tagged_by = None if existing_table is None else _tagged_by(existing_table.schema.metadata)
-        candidates = table_to_articles(cleaned)
-        del existing_table, cleaned  # the records hold what dedup needs: give the tables' memory back
+        # Records of just what dedup reads; the rows are written from the tables (below), not
+        # converted back from records.
+        existing = [] if existing_table is None else table_to_articles(existing_table, only=DEDUP_FIELDS)
+        candidates = table_to_articles(cleaned, only=DEDUP_FIELDS)
+        del existing_table, cleaned  # read again for the output: not held through dedup's peak
         release_memory()
         history: list[Article] = []
-        for back in range(1, ctx.settings.lookback_days + 1):  # read only: just the fields dedup reads
-            history.extend(read_snapshot(ctx.settings, ctx.day - timedelta(days=back), only=HISTORY_FIELDS))
         settings = ctx.settings
+        for back in range(1, settings.lookback_days + 1):  # read only: just the fields dedup reads
+            history.extend(read_snapshot(settings, ctx.day - timedelta(days=back), only=HISTORY_FIELDS))
         workers = settings.workers if len(candidates) >= settings.pool_min_items else 1  # a pool is worth it
         result = deduplicate(candidates, existing, history, lookback_days=settings.lookback_days, workers=workers)
         info = {"snapshot": base, "new": len(result.new_ids), "existing": len(existing), "tagged_by": tagged_by}
-        del candidates, existing, history
-        if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
-            # a row group at a time: the records and a table of all of them are never in memory together
-            rows = result.articles
-            pieces = (articles_to_table(rows[i : i + _ROW_GROUP]) for i in range(0, max(len(rows), 1), _ROW_GROUP))
-            storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces)
         new_per_feed, exact_duplicates = result.new_per_feed, result.exact_duplicates
+        if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
+            # the day's rows: published ones (row i of the snapshot) then new ones (row n + i of the
+            # cleaned rows), in dedup's order, with the story fields it set
+            row_of = {id(a): i for i, a in enumerate(existing)}
+            row_of.update((id(a), len(existing) + i) for i, a in enumerate(candidates))
+            order = pa.array([row_of[id(a)] for a in result.articles], pa.int64())
+            n_existing = len(existing)
+            stories = {name: [getattr(a, name) for a in result.articles] for name in STORY_FIELDS}
+            del row_of, candidates, existing, history, result
+            release_memory()
+            _write_day_rows(ctx, cleaned_path, order, stories, n_existing)
+        else:
+            del candidates, existing, history
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(new_per_feed, sort_keys=True))
     storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps(info))
     checkpoint(ctx, "dedup:after")
@@ -561,6 +570,36 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
         "new_articles": info["new"],
         "exact_duplicates": exact_duplicates,
     }
+
+
+def _write_day_rows(
+    ctx: RunContext, cleaned_path: str, order: pa.Array, stories: dict[str, list[Any]], n_existing: int
+) -> None:
+    """Write ``deduped.parquet``: rows ``order`` of the published snapshot (``n_existing`` rows)
+    followed by the cleaned rows (row ``i`` of the snapshot, ``n_existing + i`` the cleaned row
+    ``i``), with dedup's story fields, a row group at a time. Taken from the tables, not rebuilt
+    from records: what dedup did not read (tags of published rows, links, run ids) is copied."""
+    existing_table = read_snapshot_table(ctx.settings, ctx.day, ctx.snapshot_path)
+    tables = [article_table(storage.read_parquet(cleaned_path)).replace_schema_metadata(ARTICLE_SCHEMA.metadata)]
+    if existing_table is not None:
+        tables.insert(0, article_table(existing_table).replace_schema_metadata(ARTICLE_SCHEMA.metadata))
+    if (existing_table.num_rows if existing_table is not None else 0) != n_existing:
+        # publish would refuse this run anyway (it checks the snapshot it built on): say why now
+        raise RuntimeError(f"the snapshot {ctx.snapshot_path} changed while dedup ran; run again")
+    rows = pa.concat_tables(tables)
+    del existing_table, tables
+    positions = {name: ARTICLE_SCHEMA.get_field_index(name) for name in stories}
+
+    def pieces() -> Iterator[pa.Table]:
+        for start in range(0, max(len(order), 1), _ROW_GROUP):
+            piece = rows.take(order[start : start + _ROW_GROUP])
+            for name, values in stories.items():
+                field = ARTICLE_SCHEMA.field(name)
+                column = pa.array(values[start : start + _ROW_GROUP], type=field.type)
+                piece = piece.set_column(positions[name], field, column)
+            yield piece
+
+    storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces())
 
 
 def _tagged_by(metadata: dict[bytes, bytes] | None) -> str | None:
@@ -679,6 +718,7 @@ class TagAhead:
         self._fingerprint: str | None = None
         self._failed = False
         self._path = cleaned_path
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feedmon-tag-ahead", daemon=True)
         self._thread.start()
 
@@ -687,7 +727,7 @@ class TagAhead:
             chunks = (
                 pa.Table.from_batches([batch])
                 for batch in storage.iter_parquet_batches(self._path, TAG_AHEAD_ROWS)
-                if batch.num_rows
+                if batch.num_rows and not self._stop.is_set()
             )
             for fingerprint, keys, tags in map_chunks(_tag_chunk, self._gazetteer, chunks, workers=1, background=True):
                 self._fingerprint = fingerprint
@@ -695,6 +735,12 @@ class TagAhead:
         except Exception:  # tag() tags what is missing itself
             log.debug("tagging beside dedup failed; the tag stage tags every row", exc_info=True)
             self._failed = True
+
+    def cancel(self) -> None:
+        """Stop after the chunk in hand and wait for that (the run failed): a thread left reading
+        the stage file while the interpreter shuts down hung ``feedmon run`` instead of exiting."""
+        self._stop.set()
+        self._thread.join()
 
     def results(self, fingerprint: str) -> dict[tuple[Any, ...], tuple[Any, ...]] | None:
         """The tags computed, by :data:`_TAG_KEY`, if the worker's tagger is ``fingerprint``'s."""
@@ -1088,10 +1134,15 @@ def process(
     settings = ctx.settings
     large = settings.pool_min_items <= cleaned["articles"] <= TAG_AHEAD_MAX_ROWS
     beside = TagAhead(ctx, cleaned["path"]) if ahead is not None and settings.workers > 1 and large else None
-    deduped = dedup(ctx, cleaned["path"])
-    progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
-    release_memory()
-    tagged = tag(ctx, deduped["path"], ahead=beside)
+    try:
+        deduped = dedup(ctx, cleaned["path"])
+        progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")
+        release_memory()
+        tagged = tag(ctx, deduped["path"], ahead=beside)
+    except BaseException:
+        if beside is not None:
+            beside.cancel()
+        raise
     del beside  # its tags are in the stage file now
     if tagged["conflict_articles"] is None:
         progress("tag: nothing new to tag")

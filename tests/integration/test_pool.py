@@ -301,3 +301,24 @@ def test_dedup_screens_in_worker_processes_with_the_same_stories(monkeypatch: py
     dedup.deduplicate(two, [], [], workers=2)
     assert [a.story_id for a in two] == [a.story_id for a in one]
     assert len({a.story_id for a in one}) < len(one) - 100  # copies were found
+
+
+def test_a_run_failing_while_tags_are_computed_beside_it_leaves_no_thread_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A failed dedup stops the tagging worker beside it before the error leaves ``process``: a
+    thread left reading the stage file while the interpreter shut down hung ``feedmon run``
+    (seen with ``FEEDMON_TEST_FAIL_AT=dedup:before`` on 100k articles) instead of exiting."""
+    import threading
+
+    settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000)
+    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(settings, workers=2, pool_min_items=0))
+
+    def failing_dedup(*_args: object) -> dict:
+        assert any(t.name == "feedmon-tag-ahead" for t in threading.enumerate())  # tagging beside it
+        raise RuntimeError("dedup failed")
+
+    monkeypatch.setattr(pipeline, "dedup", failing_dedup)
+    with pytest.raises(RuntimeError, match="dedup failed"):
+        pipeline.process(ctx, ahead=ahead)
+    assert not any(t.name == "feedmon-tag-ahead" for t in threading.enumerate())
