@@ -90,14 +90,15 @@ def clean_article(
     if boilerplate is not None and source:
         if article_key is not None:
             boilerplate.observe(source, article_key, "\n".join(line for p in paras for line in p))
-        kept: list[list[str]] = []
-        for p in paras:
-            lines: list[str] = []
-            for ln in p:
-                (removed if boilerplate.is_boilerplate(source, ln) else lines).append(ln)
-            if lines:
-                kept.append(lines)
-        paras = kept
+        if boilerplate.boilerplate_count(source):  # else nothing is learned for the source: all lines stay
+            kept: list[list[str]] = []
+            for p in paras:
+                lines: list[str] = []
+                for ln in p:
+                    (removed if boilerplate.is_boilerplate(source, ln) else lines).append(ln)
+                if lines:
+                    kept.append(lines)
+            paras = kept
     text = "\n\n".join("\n".join(p) for p in paras)
     return CleanText(
         title=clean_t, text=text, dateline=credits.dateline, agency=credits.agency, boilerplate_removed=removed
