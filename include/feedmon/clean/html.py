@@ -203,6 +203,8 @@ def _may_match_css(markup: str, rules: CleanRules) -> bool:
     tokens = rules.drop_css_tokens
     if any(a in markup for a in rules.drop_css_attrs):
         return True
+    if not tokens:
+        return False  # attribute selectors only ("[hidden]"): no class or id to look for
     if "class" in markup:
         for value in _CLASS_ATTR.findall(markup):
             if not tokens.isdisjoint(value.split()):
