@@ -275,7 +275,9 @@ class BoilerplateModel:
 
     def _add(self, source: str, akey: str, keys: Sequence[str]) -> None:
         """Count one article's distinct line keys (the caller checked it was not counted yet)."""
-        today = self._today.setdefault(source, _SourceStats())
+        today = self._today.get(source)
+        if today is None:  # not setdefault: that would build a _SourceStats per article
+            today = self._today[source] = _SourceStats()
         today.seen.add(akey)
         today.articles += 1
         for k in keys:
