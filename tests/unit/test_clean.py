@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,27 @@ def test_title_junk_and_update_markers() -> None:
     assert clean_title("Poor &lt;b&gt;...&lt;/b&gt;")[0] == "Poor ..."
     assert clean_title("Dell &lt;DELL.O&gt; Profit Rises")[0] == "Dell <DELL.O> Profit Rises"  # a ticker, not a tag
     assert clean_title("Quake hits Japan - Reuters")[:2] == ("Quake hits Japan", "Reuters")
+
+
+def test_title_pattern_hints_never_miss_a_match() -> None:
+    # _title_without_credits runs the title alternation only where one of its hints finds something
+    import dataclasses
+    import random
+
+    from feedmon.clean.article import _title_without_credits
+
+    patterns = [r"\s*\(upd(ate)?\)\s*$", r"\s*?-\s*live$", r"\s*+\[x\]", r"\s*|zzz", r"(?<!\S)\s*watch:", r"^\s*b"]
+    rules = CleanRules.from_dict(CleanRules.load().data | {"title_patterns": patterns})
+    assert [h.pattern for h in rules.title_hints[:2]] == [r"\(upd(ate)?\)\s*$", r"\s*?-\s*live$"]
+    rng = random.Random(5)
+    pieces = ["Quake", " ", "  ", "(update)", "(upd)", "- live", "-live", "[x]", "watch:", "zzz", "b", "\t", "Watch:"]
+    titles = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    every_title = dataclasses.replace(rules, title_hints=(re.compile(""),))  # the alternation on every title
+    for title in titles:
+        low = title.lower()
+        if rules.title_re is not None and any(m.end() > m.start() for m in rules.title_re.finditer(low)):
+            assert any(h.search(low) for h in rules.title_hints), repr(title)
+        assert _title_without_credits(title, rules) == _title_without_credits(title, every_title), repr(title)
 
 
 @pytest.mark.parametrize("name", ["entry_title_object.xml", "entry_title_script.xml"])

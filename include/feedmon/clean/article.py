@@ -35,9 +35,10 @@ def _title_without_credits(t: str, rules: CleanRules) -> tuple[str, str | None, 
     """:func:`clean_title` of a title :func:`plain_title` made already."""
     if rules.title_re is not None:
         low = folded_lower(t)
-        spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
-        for a, b in reversed(spans):
-            t = t[:a] + t[b:]
+        if any(hint.search(low) for hint in rules.title_hints):  # most titles: no pattern can match
+            spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
+            for a, b in reversed(spans):
+                t = t[:a] + t[b:]
         t = t.strip()
     agency = None
     unknown = None
