@@ -22,9 +22,13 @@ def _digest(*parts: str, size: int = 16) -> str:
 
 
 def _words(text: str) -> list[str]:
+    """:func:`feedmon.textsig.word_tokens`; on ASCII text through textsig's byte table (one C-level
+    ``translate`` + ``split``, ~8x faster than its regex, same words: runs of ``[0-9a-z]``)."""
     # Deferred: textsig brings numpy. (If word normalisation moves below textsig, import it at the top.)
-    from feedmon.textsig import word_tokens
+    from feedmon.textsig import _ASCII_WORDS, word_tokens
 
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
     return word_tokens(text)
 
 

@@ -458,48 +458,74 @@ _Cleaned = tuple[pa.Table, dict[str, dict[str, list[str]]], int]
 
 def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
     """Clean one chunk of entry rows: its articles, what the model newly observed, items that failed."""
+    # Column by column, no dict per entry nor Article per row: the table is the one articles_to_table
+    # makes of the Articles (story_id = article_id, the other story/tag fields at their defaults), and
+    # the timestamps go from the entries to the articles without a round trip through datetime.
+    from feedmon.schema import article_columns_to_table
+
     feeds, rules, model = context.feeds, context.rules, context.model
-    out: list[Article] = []
+    fields = ("feed_id", "guid", "link", "title", "html", "language")
+    entries = zip(*(table.column(name).to_pylist() for name in fields), strict=True)
+    names = (
+        "article_id",
+        "feed_id",
+        "source",
+        "url",
+        "link",
+        "guid",
+        "title",
+        "text",
+        "language",
+        "dateline",
+        "agency",
+        "content_hash",
+    )
+    rows: list[tuple[Any, ...]] = []  # one per article, in ``names`` order
+    kept: list[int] = []  # the entries that became articles
     failed = 0
-    for row in table.to_pylist():
-        feed = feeds[row["feed_id"]]
+    for i, (feed_id, guid, raw_link, raw_title, html, language) in enumerate(entries):
+        feed = feeds[feed_id]
         try:
-            cleaned = clean_article(
-                row["title"] or "", row["html"] or "", source=feed.source, rules=rules, boilerplate=model
-            )
+            cleaned = clean_article(raw_title or "", html or "", source=feed.source, rules=rules, boilerplate=model)
         except Exception:  # one pathological item must not cost the day its other articles
-            log.exception("cleaning an item of %s failed (guid %r); item skipped", row["feed_id"], row["guid"])
+            log.exception("cleaning an item of %s failed (guid %r); item skipped", feed_id, guid)
             failed += 1
             continue
         # Only http(s) links are kept: a feed's javascript:/data: "link" must never reach readers.
-        link = safe_href(row["link"]) or safe_href(row["guid"]) or ""
+        link = safe_href(raw_link) or safe_href(guid) or ""
         url = canonical_url(link) if link else ""
-        title = cleaned.title or plain_title(row["title"] or "", rules)
-        if not title and not cleaned.text:
+        title = cleaned.title or plain_title(raw_title or "", rules)
+        text = cleaned.text
+        if not title and not text:
             continue  # nothing a reader could use
-        article_id = make_article_id(row["feed_id"], row["guid"], url or None, title)
-        model.observe(feed.source, article_id, cleaned.text, cleaned.boilerplate_removed)
-        out.append(
-            Article(
-                article_id=article_id,
-                feed_id=row["feed_id"],
-                source=feed.source,
-                url=url,
-                link=link,
-                guid=row["guid"],
-                title=title,
-                text=cleaned.text,
-                published_at=row["published_at"],
-                first_seen_at=row["fetched_at"],
-                language=resolve_language(title, cleaned.text, row["language"], feed.language),
-                dateline=cleaned.dateline,
-                agency=cleaned.agency or feed.agency,
-                content_hash=content_hash(title, cleaned.text),
-                first_run_id=context.run_id,
+        article_id = make_article_id(feed_id, guid, url or None, title)
+        model.observe(feed.source, article_id, text, cleaned.boilerplate_removed)
+        kept.append(i)
+        lang = resolve_language(title, text, language, feed.language)
+        agency = cleaned.agency or feed.agency
+        rows.append(
+            (
+                article_id,
+                feed_id,
+                feed.source,
+                url,
+                link,
+                guid,
+                title,
+                text,
+                lang,
+                cleaned.dateline,
+                agency,
+                content_hash(title, text),
             )
         )
-    _finalise_defaults(out)
-    return articles_to_table(out), model.take_observations(), failed  # only what this chunk added
+    columns: dict[str, Any] = {name: [row[j] for row in rows] for j, name in enumerate(names)}
+    times = table.select(["published_at", "fetched_at"]).take(kept)
+    columns["story_id"] = columns["article_id"]  # each article is its own story until dedup
+    columns["published_at"] = times.column("published_at")
+    columns["first_seen_at"] = times.column("fetched_at")
+    columns["first_run_id"] = [context.run_id] * len(rows)
+    return article_columns_to_table(columns, len(rows)), model.take_observations(), failed  # only this chunk's
 
 
 def _finalise_defaults(articles: Sequence[Article]) -> None:

@@ -7,7 +7,7 @@ is deliberate: bump the version, update README's column tables and ``tests/unit/
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 import pyarrow as pa
@@ -70,6 +70,12 @@ FEED_HEALTH_SCHEMA = pa.schema(
 )
 
 _ARTICLE_FIELDS = [f.name for f in fields(Article)]
+#: Per field with a default: the value, or the factory making it (``list`` for the list columns).
+_ARTICLE_DEFAULTS: dict[str, Any] = {
+    f.name: f.default if f.default is not MISSING else f.default_factory
+    for f in fields(Article)
+    if f.default is not MISSING or f.default_factory is not MISSING
+}
 _BATCH_ROWS = 8192
 #: Columns with few distinct values (one feed, one run, one language for many rows).
 _SHARED = frozenset({"feed_id", "source", "agency", "language", "dateline", "first_seen_at", "first_run_id"})
@@ -86,6 +92,25 @@ def articles_to_table(articles: Sequence[Article]) -> pa.Table:
         for name in ARTICLE_SCHEMA.names:
             cols[name].append(getattr(art, name))
     return pa.Table.from_pydict(cols, schema=ARTICLE_SCHEMA)
+
+
+def article_columns_to_table(columns: Mapping[str, Sequence[Any] | pa.Array | pa.ChunkedArray], rows: int) -> pa.Table:
+    """:func:`articles_to_table` for records given column by column: the same table, without an
+    :class:`Article` per row (clean builds ~100k rows a run: the records and the row-wise copy cost
+    more than the columns). Columns left out hold :class:`Article`'s default; each column is one chunk,
+    as :func:`articles_to_table` makes them."""
+    arrays = []
+    for f in ARTICLE_SCHEMA:
+        values = columns.get(f.name)
+        if values is None:
+            default = _ARTICLE_DEFAULTS[f.name]  # KeyError: a field without default must be given
+            values = [default() if callable(default) else default] * rows
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        arrays.append(values.cast(f.type) if isinstance(values, pa.Array) else pa.array(values, type=f.type))
+    if any(len(a) != rows for a in arrays):
+        raise ValueError(f"article columns must all have {rows} rows")
+    return pa.Table.from_arrays(arrays, schema=ARTICLE_SCHEMA)
 
 
 def upgrade_articles(table: pa.Table) -> pa.Table:

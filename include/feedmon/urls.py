@@ -38,6 +38,7 @@ _AMP_DOT_HTML = re.compile(r"\.amp(\.html?)?$", re.IGNORECASE)
 _AMP_SEGMENT = re.compile(r"^/amp(?=/)", re.IGNORECASE)
 _AMP_CACHE = re.compile(r"^/(?:c|v|i)/(?:s/)?(?P<rest>.+)$")
 _GOOGLE_AMP = re.compile(r"^/amp/(?:s/)?(?P<rest>.+)$")
+_QUERY_SEP = re.compile(r"[&;]")
 
 
 def _is_tracking(name: str) -> bool:
@@ -76,9 +77,10 @@ def canonical_url(url: str) -> str:
     except ValueError:
         return url
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    hostname = parts.hostname  # a property that parses the netloc on every access: read once
+    if scheme not in ("http", "https") or not hostname:
         return url
-    host = parts.hostname.lower().rstrip(".")
+    host = hostname.lower().rstrip(".")
     unwrapped = _unwrap_amp_cache(host, parts.path)
     if unwrapped and unwrapped != url:
         if parts.query:
@@ -88,20 +90,25 @@ def canonical_url(url: str) -> str:
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix) :]
     netloc = host
-    if parts.username:
+    if "@" in parts.netloc and parts.username:  # no "@", no user: skip parsing the netloc again
         netloc = parts.username + (f":{parts.password}" if parts.password else "") + "@" + netloc
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc += f":{port}"
     path = parts.path or "/"
-    path = _AMP_DOT_HTML.sub(lambda m: m.group(1) or "", path)
-    if _AMP_PATH_TAIL.search(path):
-        path = _AMP_PATH_TAIL.sub("", path) or "/"
-    path = _AMP_SEGMENT.sub("", path)
-    # work on the raw "k=v" pairs: re-encoding values would turn one URL into another spelling
-    pairs = [p for p in re.split(r"[&;]", parts.query) if p]
-    pairs = [p for p in pairs if not _is_tracking(unquote_plus(p.split("=", 1)[0]))]
-    pairs.sort(key=lambda p: p.split("=", 1)[0])  # stable: repeated keys keep their order
-    return urlunsplit((scheme, netloc, path, "&".join(pairs), ""))
+    low = path.lower()
+    if "/amp" in low or ".amp" in low:  # each AMP pattern needs one of them (most paths have neither)
+        path = _AMP_DOT_HTML.sub(lambda m: m.group(1) or "", path)
+        if _AMP_PATH_TAIL.search(path):
+            path = _AMP_PATH_TAIL.sub("", path) or "/"
+        path = _AMP_SEGMENT.sub("", path)
+    query = parts.query
+    if query:
+        # work on the raw "k=v" pairs: re-encoding values would turn one URL into another spelling
+        pairs = [p for p in _QUERY_SEP.split(query) if p]
+        pairs = [p for p in pairs if not _is_tracking(unquote_plus(p.split("=", 1)[0]))]
+        pairs.sort(key=lambda p: p.split("=", 1)[0])  # stable: repeated keys keep their order
+        query = "&".join(pairs)
+    return urlunsplit((scheme, netloc, path, query, ""))
 
 
 def safe_href(url: str | None) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedmon.clean import BoilerplateModel, BoilerplateSettings, clean_article
+from feedmon.clean import BoilerplateModel, BoilerplateSettings, clean_article, line_key
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 FOOTER = "Read all the Latest News, Breaking News and Coronavirus News here"
@@ -228,3 +228,20 @@ def test_light_copy_for_workers_decides_alike_and_unseen_drops_what_was_counted(
     expected = one_pass.observations()["sources"]
     assert got == expected and list(got["site-a"]) == list(expected["site-a"])  # same articles, same order
     assert len(got["site-a"]) == 2
+
+
+def test_line_key_shortcut_on_ascii_lines_matches_the_regex_key() -> None:
+    # line_key takes a byte-table shortcut on ASCII lines: the key must be the regex one exactly
+    import random
+    import re
+
+    def regex_key(line: str) -> str:
+        return re.sub(r"\d+", "0", re.sub(r"[\W_]+", "", line.casefold()))
+
+    rng = random.Random(3)
+    alphabet = "aZ09_ -'.,;:!?\t\x00\x01\x0b\x1f\x7f&#<>/\\\"$%@"
+    lines = ["", "0 comments", "12 of 345", "__", "Read MORE >>", "".join(map(chr, range(128)))]
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for line in lines:
+        assert line_key(line) == regex_key(line), repr(line)
+    assert line_key("Ünïcode 12 Zeilen") == regex_key("Ünïcode 12 Zeilen") == "ünïcode0zeilen"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -277,6 +278,27 @@ def test_title_junk_and_update_markers() -> None:
     assert clean_title("Quake hits Japan - Reuters")[:2] == ("Quake hits Japan", "Reuters")
 
 
+def test_title_pattern_hints_never_miss_a_match() -> None:
+    # _title_without_credits runs the title alternation only where one of its hints finds something
+    import dataclasses
+    import random
+
+    from feedmon.clean.article import _title_without_credits
+
+    patterns = [r"\s*\(upd(ate)?\)\s*$", r"\s*?-\s*live$", r"\s*+\[x\]", r"\s*|zzz", r"(?<!\S)\s*watch:", r"^\s*b"]
+    rules = CleanRules.from_dict(CleanRules.load().data | {"title_patterns": patterns})
+    assert [h.pattern for h in rules.title_hints[:2]] == [r"\(upd(ate)?\)\s*$", r"\s*?-\s*live$"]
+    rng = random.Random(5)
+    pieces = ["Quake", " ", "  ", "(update)", "(upd)", "- live", "-live", "[x]", "watch:", "zzz", "b", "\t", "Watch:"]
+    titles = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    every_title = dataclasses.replace(rules, title_hints=(re.compile(""),))  # the alternation on every title
+    for title in titles:
+        low = title.lower()
+        if rules.title_re is not None and any(m.end() > m.start() for m in rules.title_re.finditer(low)):
+            assert any(h.search(low) for h in rules.title_hints), repr(title)
+        assert _title_without_credits(title, rules) == _title_without_credits(title, every_title), repr(title)
+
+
 @pytest.mark.parametrize("name", ["entry_title_object.xml", "entry_title_script.xml"])
 def test_markup_in_titles_is_removed_like_in_text(name: str) -> None:
     """feedparser's sanitizer feeds: an Atom ``type="text/html"`` title reaches us with its markup
@@ -461,3 +483,70 @@ def test_bad_pattern_is_named(tmp_path: Path) -> None:
 def test_empty_input() -> None:
     out = clean_article("", "")
     assert (out.title, out.text, out.dateline, out.agency) == ("", "", None, None)
+
+
+# --------------------------------------------------------------------------- HTML without the parser
+_TRICKY_MARKUP = [
+    "<p>AP - Plain text.</p>",
+    '<p>it&#39;s <a href="https://x.example/t?a=1&amp;b=2">tagged</a> &#151; and AT&T</p>',
+    "  \t\n</a></p>\f <b>lead whitespace and stray end tags are dropped</b>",
+    "</br>  after a </br>, which is a <br>",
+    "&#12;<p>a reference to whitespace first</p>",
+    "&<b>#39; a reference never spans a tag",
+    "&#x7F; &#xFDD0; &#xFFFE; &#1; &#65534; controls and noncharacters",
+    "&#x41 &#65 &#x; &# &notit; &not &amp &ampx &AMP; &lt;p&gt; legacy and broken references",
+    "a > b and a < b",
+    "<table><td>foster parenting</td></table> text",
+    "<title>T</title><script>x</script><textarea>y</textarea><!-- c --> z",
+    "<A HREF='x'>caps</A><IMG SRC=x/><Br/><p/><div\nclass=\"x\">multi-line tag</div>",
+    '<a title="a>b">quoted ></a>',
+    "<p>\ue001<p>marks\ue000<br> in text</p>",
+]
+
+
+def _lexbor_text(markup: str) -> str:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(markup)
+    root = tree.body if tree.body is not None else tree.root
+    return root.text(deep=True, separator="") if root is not None else ""
+
+
+def test_simple_markup_text_is_the_parsers_text_or_none() -> None:
+    # html_to_text skips lexbor for text + simple tags; the shortcut must give its text exactly
+    import random
+
+    from feedmon.clean.html import _simple_markup_text
+
+    rng = random.Random(11)
+    tags = ["a", "b", "i", "em", "strong", "span", "p", "div", "br", "img", "A", "P", "Br", "IMG"]
+    other = ["<table>", "<td>", "<script>", "</script>", "<title>", "<head>", "</body>", "<!-- c -->", "<abbr>"]
+    attrs = ["", ' href="https://x.example/?b=1&amp;c=2"', " class='x'", ' title="a>b"', " id=z", " /", "\n x=1"]
+    texts = ["word", " ", "\t", "\n", "\f", "\x0b", "\x01", "a > b", "a < b", "&amp;", "AT&T", "&#39;", "&#x2019;"]
+    texts += ["&#12;", "&#x7F;", "&#xFFFE;", "&#0;", "&#65", "&not", "&notit;", "&", "#39;", "\ue001", "\ue000", "-->"]
+
+    def piece() -> str:
+        r = rng.random()
+        if r < 0.45:
+            close = rng.random() < 0.4
+            return f"<{'/' if close else ''}{rng.choice(tags)}{'' if close else rng.choice(attrs)}>"
+        return rng.choice(other) if r < 0.5 else rng.choice(texts)
+
+    markups = _TRICKY_MARKUP + ["".join(piece() for _ in range(rng.randint(0, 10))) for _ in range(20000)]
+    taken = 0
+    for markup in markups:
+        text = _simple_markup_text(markup)
+        if text is not None:
+            taken += 1
+            assert text == _lexbor_text(markup), repr(markup)
+    assert taken > 5000  # the shortcut is taken for most simple markup
+
+
+@pytest.mark.parametrize("markup", _TRICKY_MARKUP)
+def test_html_to_text_is_the_same_with_and_without_the_parser_shortcut(markup: str, monkeypatch) -> None:
+    from feedmon.clean import html
+
+    rules = CleanRules.load()
+    fast = html.html_to_text(markup, rules)
+    monkeypatch.setattr(html, "_simple_markup_text", lambda _markup: None)
+    assert fast == html.html_to_text(markup, rules)

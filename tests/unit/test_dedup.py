@@ -102,6 +102,18 @@ def test_content_hash_ignores_case_punctuation_whitespace_and_long_text_titles()
 
 
 # ---------------------------------------------------------------- exact duplicates
+def test_content_hash_words_on_ascii_text_are_textsig_words() -> None:
+    # ids takes a byte-table shortcut on ASCII text: it must give word_tokens' words exactly
+    from feedmon.ids import _words
+
+    rng = random.Random(7)
+    alphabet = "aZ09_ -'.,;:!?\t\n\r\x00\x01\x0b\x0c\x1c\x1f\x7f&#<>/\\\"$%@"
+    texts = ["", "   ", "__", "a_b", "Don't", "U.S.-led 3.5% x\x1fy", "".join(map(chr, range(128)))]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for text in texts:
+        assert _words(text) == textsig.word_tokens(text), repr(text)
+
+
 def test_same_url_within_batch_across_runs_and_lookback_is_dropped() -> None:
     first = art("https://x.com/a", "Putin hosts talks", STORY)
     again = art("https://x.com/a", "Putin hosts talks", STORY, feed="feed-b", seen=T0 + timedelta(hours=1))

@@ -10,7 +10,9 @@ from feedmon.models import Article
 from feedmon.schema import (
     ARTICLE_SCHEMA,
     FEED_HEALTH_SCHEMA,
+    TS,
     SchemaError,
+    article_columns_to_table,
     articles_to_table,
     check_schema,
     rows_to_table,
@@ -66,6 +68,22 @@ def test_round_trip():
     table = articles_to_table(arts)
     assert table.schema.equals(ARTICLE_SCHEMA, check_metadata=True)
     assert table_to_articles(table) == arts
+
+
+def test_columns_give_the_table_the_records_give():
+    arts = [_article(), _article(article_id="a2", story_id="a2", language="en", agency="AP", conflict_regions=[])]
+    arts[1].countries = []
+    given = ["article_id", "story_id", "feed_id", "source", "url", "guid", "title", "text", "published_at"]
+    given += ["first_seen_at", "language", "agency"]
+    columns = {name: [getattr(a, name) for a in arts] for name in given}
+    columns["first_seen_at"] = pa.chunked_array([pa.array([a.first_seen_at for a in arts], TS)])  # arrays too
+    plain = [_article(conflict_regions=[], countries=[]), arts[1]]  # the left-out columns take the defaults
+    assert article_columns_to_table(columns, 2).equals(articles_to_table(plain))
+    assert article_columns_to_table({name: [] for name in columns}, 0).equals(articles_to_table([]))
+    with pytest.raises(KeyError):
+        article_columns_to_table({"article_id": ["a1"]}, 1)  # feed_id & co. have no default
+    with pytest.raises(ValueError, match="rows"):
+        article_columns_to_table(columns, 3)
 
 
 def test_other_version_is_refused_with_a_clear_message():

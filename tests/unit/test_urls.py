@@ -34,6 +34,13 @@ from feedmon.urls import canonical_url
             "https://example.com/news/story-1",
         ),
         ("https://www.google.com/amp/s/www.example.com/news/story-1.amp", "https://example.com/news/story-1"),
+        # the AMP patterns are case-insensitive (the cheap "/amp" / ".amp" test before them too)
+        ("https://example.com/AMP/news/Story-1.Amp.HTML", "https://example.com/news/Story-1.HTML"),
+        ("https://example.com/news/story-1/Amp", "https://example.com/news/story-1"),
+        ("https://example.com/examples/camp", "https://example.com/examples/camp"),
+        # user info is kept (only netlocs with "@" have any); an empty query adds no "?"
+        ("http://user:pw@www.example.com:8080/a?", "http://user:pw@example.com:8080/a"),
+        ("http://@example.com/a", "http://example.com/a"),
         # values are kept as written (no re-encoding), repeated keys keep their order
         ("https://example.com/s?q=a%20b&tag=x&tag=a", "https://example.com/s?q=a%20b&tag=x&tag=a"),
         # not http(s): returned stripped, untouched

@@ -35,9 +35,10 @@ def _title_without_credits(t: str, rules: CleanRules) -> tuple[str, str | None, 
     """:func:`clean_title` of a title :func:`plain_title` made already."""
     if rules.title_re is not None:
         low = folded_lower(t)
-        spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
-        for a, b in reversed(spans):
-            t = t[:a] + t[b:]
+        if any(hint.search(low) for hint in rules.title_hints):  # most titles: no pattern can match
+            spans = [m.span() for m in rules.title_re.finditer(low) if m.end() > m.start()]
+            for a, b in reversed(spans):
+                t = t[:a] + t[b:]
         t = t.strip()
     agency = None
     unknown = None
@@ -90,14 +91,15 @@ def clean_article(
     if boilerplate is not None and source:
         if article_key is not None:
             boilerplate.observe(source, article_key, "\n".join(line for p in paras for line in p))
-        kept: list[list[str]] = []
-        for p in paras:
-            lines: list[str] = []
-            for ln in p:
-                (removed if boilerplate.is_boilerplate(source, ln) else lines).append(ln)
-            if lines:
-                kept.append(lines)
-        paras = kept
+        if boilerplate.boilerplate_count(source):  # else nothing is learned for the source: all lines stay
+            kept: list[list[str]] = []
+            for p in paras:
+                lines: list[str] = []
+                for ln in p:
+                    (removed if boilerplate.is_boilerplate(source, ln) else lines).append(ln)
+                if lines:
+                    kept.append(lines)
+            paras = kept
     text = "\n\n".join("\n".join(p) for p in paras)
     return CleanText(
         title=clean_t, text=text, dateline=credits.dateline, agency=credits.agency, boilerplate_removed=removed

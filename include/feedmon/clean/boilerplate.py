@@ -48,8 +48,17 @@ def _h(s: str) -> str:
     return blake2b(s.encode("utf-8"), digest_size=8).hexdigest()
 
 
+# ASCII bytes that are not letters or digits: what ``_NON_WORD`` removes from an ASCII line.
+_ASCII_NON_ALNUM = bytes(b for b in range(128) if not chr(b).isalnum())
+
+
 def line_key(line: str) -> str:
     """Normalised form of a line for counting: case, punctuation and numbers ignored ("0 comment")."""
+    if line.isascii():
+        # every line of every article comes through here: one C-level ``translate`` instead of the
+        # ``[\W_]+`` regex (~10x faster, same key); the digit regex only when there are digits
+        key = line.lower().encode("ascii").translate(None, _ASCII_NON_ALNUM).decode("ascii")
+        return key if key.isalpha() or not key else _DIGITS.sub("0", key)
     return _DIGITS.sub("0", _NON_WORD.sub("", line.casefold()))
 
 
@@ -266,7 +275,9 @@ class BoilerplateModel:
 
     def _add(self, source: str, akey: str, keys: Sequence[str]) -> None:
         """Count one article's distinct line keys (the caller checked it was not counted yet)."""
-        today = self._today.setdefault(source, _SourceStats())
+        today = self._today.get(source)
+        if today is None:  # not setdefault: that would build a _SourceStats per article
+            today = self._today[source] = _SourceStats()
         today.seen.add(akey)
         today.articles += 1
         for k in keys:

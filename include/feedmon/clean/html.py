@@ -37,8 +37,8 @@ ESCAPED_MARKUP = re.compile(
 
 def html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
     """Plain text with ``\\n`` between lines and ``\\n\\n`` between paragraphs."""
-    from selectolax.lexbor import LexborHTMLParser  # imported lazily: the module loads fast
-
+    # checked before the marks go in (they are not ASCII): see _simple_markup_text
+    may_skip_parser = markup.isascii() and "\r" not in markup and "\x00" not in markup
     structured = bool(_HAS_STRUCTURE.search(markup))
     if structured:
         markup = _BR_RE.sub(_LINE_MARK + "<", markup)
@@ -48,14 +48,22 @@ def html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
         markup = _cut_marked(markup, rules)
     if rules.drop_void is not None and "<" in markup:
         markup = rules.drop_void.sub("", markup)  # void elements have no content: a regex is exact
-    tree = LexborHTMLParser(markup)
-    if rules.drop_tag_names and rules.drop_tags is not None and rules.drop_tags.search(markup):
-        tree.strip_tags(list(rules.drop_tag_names), recursive=True)
-    if rules.drop_css and _may_match_css(markup, rules):
-        for node in tree.css(rules.drop_css):
-            node.decompose()
-    root = tree.body if tree.body is not None else tree.root
-    text = root.text(deep=True, separator="") if root is not None else ""
+    strip = bool(rules.drop_tag_names and rules.drop_tags is not None and rules.drop_tags.search(markup))
+    decompose = bool(rules.drop_css and _may_match_css(markup, rules))
+    simple = _simple_markup_text(markup) if may_skip_parser and not (strip or decompose) else None
+    if simple is not None:
+        text = simple
+    else:
+        from selectolax.lexbor import LexborHTMLParser  # imported lazily: the module loads fast
+
+        tree = LexborHTMLParser(markup)
+        if strip:
+            tree.strip_tags(list(rules.drop_tag_names), recursive=True)
+        if decompose:
+            for node in tree.css(rules.drop_css):
+                node.decompose()
+        root = tree.body if tree.body is not None else tree.root
+        text = root.text(deep=True, separator="") if root is not None else ""
     if structured:
         # markup whitespace is not meaningful: only the block/br marks make breaks
         text = " ".join(text.split())
@@ -65,6 +73,58 @@ def html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
         again = "<p>" + text.replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>" if structured else text
         return html_to_text(again, rules, depth + 1)
     return text
+
+
+# Elements that are nothing but their text to an HTML parser wherever they stand: no raw-text or
+# template content, no table (foster parenting moves text), nothing that belongs in <head>.
+_SIMPLE_TAG = re.compile(r"</?(?:a|b|i|u|em|strong|span|p|div|br|img)(?:\s[^<>]*)?/?>", re.IGNORECASE)
+# What the parser drops before the first start tag or letter: whitespace and stray end tags (``</br>``
+# is a <br>, a start).
+_IGNORED_LEAD = re.compile(r"(?:[ \t\n\f]|</(?:a|b|i|u|em|strong|span|p|div|img)(?:\s[^<>]*)?/?>)*", re.IGNORECASE)
+
+
+def _simple_markup_text(markup: str) -> str | None:
+    """The text lexbor would give for ``markup`` (body text, no separator), without parsing, when
+    the markup is text and :data:`_SIMPLE_TAG` tags only; None when it needs the parser.
+
+    Most feed items are ``<p>`` and ``<a href>`` around plain text: their text is the markup without
+    its tags, which one regex gives in a fraction of the parse. The caller makes sure the markup is
+    ASCII (the block/line marks aside) with no CR or NUL, which the parser rewrites or drops; a
+    comment or any other ``<``/``>`` falls back to the parser.
+    """
+    lead = _IGNORED_LEAD.match(markup)
+    rest = markup[lead.end() :] if lead else markup
+    if rest.startswith("&"):
+        return None  # a reference to whitespace (&#12;) would be dropped with the lead: leave it to the parser
+    text = _SIMPLE_TAG.sub("", rest)
+    if "<" in text or ">" in text:
+        return None
+    if "&" not in text:
+        return text
+    # html.unescape decodes references by the HTML5 rules too, but drops references to control
+    # characters and noncharacters, which the parser keeps: numeric ones must name a plain character.
+    # Decoded run by run: a reference never spans a tag ("&<b>#39;" is no apostrophe).
+    runs = _SIMPLE_TAG.split(rest)
+    if "&#" in text and not all(_plain_char(m) for run in runs for m in _NUMERIC_REF.finditer(run)):
+        return None
+    return "".join(htmllib.unescape(run) if "&" in run else run for run in runs)
+
+
+_NUMERIC_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}))?(;?)")
+
+
+def _plain_char(ref: re.Match[str]) -> bool:
+    """Whether a numeric reference, with its ``;``, names a printable character (no control,
+    surrogate or noncharacter), which the parser and :func:`html.unescape` decode alike."""
+    hex_digits, digits, semicolon = ref.groups()
+    if not semicolon or (hex_digits or digits) is None:
+        return False
+    code = int(hex_digits, 16) if hex_digits else int(digits)
+    return (
+        0x20 <= code < 0x7F
+        or 0xA0 <= code < 0xD800
+        or (0xE000 <= code <= 0x10FFFF and not 0xFDD0 <= code <= 0xFDEF and code & 0xFFFE != 0xFFFE)
+    )
 
 
 _CLASS_ATTR = re.compile(r"""class\s*=\s*["']?([^"'>]*)""")
@@ -143,6 +203,8 @@ def _may_match_css(markup: str, rules: CleanRules) -> bool:
     tokens = rules.drop_css_tokens
     if any(a in markup for a in rules.drop_css_attrs):
         return True
+    if not tokens:
+        return False  # attribute selectors only ("[hidden]"): no class or id to look for
     if "class" in markup:
         for value in _CLASS_ATTR.findall(markup):
             if not tokens.isdisjoint(value.split()):

@@ -163,19 +163,20 @@ def collapse(paras: list[list[str]], titles: tuple[str, ...], rules: CleanRules,
     keys: list[str] = []
     for i, item in enumerate(flat):
         text = item[1]
+        known: str | None = None  # the key of item[1], when computed already
         if i < _LEDE_WINDOW:
             rest, dateline, agency = strip_dateline(text, rules, credits.title_credit)
             if rest is not text:
                 rest = _strip_title(rest, titles, title_keys) or ""  # "BAGHDAD - <title> <lede>"
                 rest_key = match_key(rest)
                 if i == 0 or (rest_key and rest_key in keys) or _near_copy(rest_key, keys):
-                    item[1] = rest
+                    item[1], known = rest, rest_key
                     if dateline and not credits.dateline:
                         credits.dateline = dateline
                     credits.add_agency(agency)
                     if credits.title_credit and agency and agency.lower() == credits.title_credit.lower():
                         credits.title_credit_confirmed = True
-        keys.append(match_key(item[1]))
+        keys.append(match_key(item[1]) if known is None else known)
     # 4. one copy of each line: exact key anywhere; near copies (truncated) in the lede window
     best: dict[str, int] = {}
     drop: set[int] = set()
