@@ -55,8 +55,8 @@ from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks
 from feedmon.schema import (
     ARTICLE_SCHEMA,
     FEED_HEALTH_SCHEMA,
+    article_columns_to_table,
     article_table,
-    articles_to_table,
     rows_to_table,
     table_to_articles,
 )
@@ -461,8 +461,6 @@ def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
     # Column by column, no dict per entry nor Article per row: the table is the one articles_to_table
     # makes of the Articles (story_id = article_id, the other story/tag fields at their defaults), and
     # the timestamps go from the entries to the articles without a round trip through datetime.
-    from feedmon.schema import article_columns_to_table
-
     feeds, rules, model = context.feeds, context.rules, context.model
     fields = ("feed_id", "guid", "link", "title", "html", "language")
     entries = zip(*(table.column(name).to_pylist() for name in fields), strict=True)
@@ -526,12 +524,6 @@ def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
     columns["first_seen_at"] = times.column("fetched_at")
     columns["first_run_id"] = [context.run_id] * len(rows)
     return article_columns_to_table(columns, len(rows)), model.take_observations(), failed  # only this chunk's
-
-
-def _finalise_defaults(articles: Sequence[Article]) -> None:
-    # Story fields are filled by dedup; until then each article is its own story.
-    for art in articles:
-        art.story_id = art.story_id or art.article_id
 
 
 # --------------------------------------------------------------------------- dedup
