@@ -169,7 +169,9 @@ def test_one_worker_and_two_workers_write_the_same_day(archived: tuple[Settings,
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["thread", "pool"])
-def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: bool):
+def test_parsed_and_cleaned_while_fetching_is_the_same_day(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, pool: bool
+):
     """``feedmon run`` parses and cleans each body as it arrives (:class:`~feedmon.pipeline.Ahead`,
     in a thread or, with many feeds, in worker processes): the stages take that work, and the day
     is the one the stages alone write, byte for byte."""
@@ -195,7 +197,7 @@ def test_parsed_and_cleaned_while_fetching_is_the_same_day(tmp_path: Path, monke
         assert Path(settings.state_dir, name).read_bytes() == Path(s2.state_dir, name).read_bytes()
 
 
-def test_a_large_run_is_left_to_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_large_run_is_left_to_the_stages(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
     settings, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=40)  # day 2 brings 105 items
     assert ahead is not None and ahead.abandoned
     stages, _ = _process(ctx, ahead)
@@ -204,7 +206,7 @@ def test_a_large_run_is_left_to_the_stages(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_a_run_whose_first_bodies_say_it_is_large_is_left_to_the_stages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # the pool's limit is 80 items; day 2 brings 105, but its first bodies (the small feeds: they
     # come in reversed feed order) already project more than 80 over its six feeds
@@ -271,6 +273,33 @@ def test_tags_computed_beside_dedup_are_the_tags_of_the_tag_stage(archived: tupl
     assert other.calls == 30 + 25 + 8
 
 
+def test_a_small_run_is_tagged_as_its_feeds_come_back_cleaned(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With its cleaning in worker processes, :class:`~feedmon.pipeline.Ahead` tags each feed's
+    rows in this process as they come back (a small run: the process waits on the network): the
+    tag stage then tags nothing itself and writes what it would have written alone. A run whose
+    bodies project ``FEEDMON_POOL_MIN_ITEMS`` items or more is left to :class:`TagAhead`."""
+    _, ctx, ahead = _archive(tmp_path, monkeypatch, ahead_limit=20_000, ahead_pool=True)
+    assert ahead is not None and ahead.tagged
+    cleaned = pipeline.clean(ctx, pipeline.parse(ctx, ahead)["path"], ahead)["path"]
+    deduped = pipeline.dedup(ctx, cleaned)["path"]
+    spy = SpyTagger()
+    with_ahead = pipeline.tag(ctx, deduped, spy, ahead=ahead)
+    assert with_ahead["tagged"] == 30 + 25 + 8 and spy.calls == 0
+    table = pq.read_table(with_ahead["path"])
+    alone = pipeline.tag(ctx, deduped, spy)
+    assert spy.calls == 30 + 25 + 8
+    assert table.equals(pq.read_table(alone["path"]), check_metadata=True)
+    assert ahead.results("another") is None  # another tagger: not used
+
+    large = tmp_path / "large"
+    large.mkdir()
+    monkeypatch.setenv("FEEDMON_DATA_DIR", str(large / "data"))
+    _, _, ahead = _archive(large, monkeypatch, ahead_limit=40, ahead_pool=True)  # 105 items projected
+    assert ahead is not None and not ahead.abandoned and not ahead.tagged
+
+
 def test_dedup_screens_in_worker_processes_with_the_same_stories(monkeypatch: pytest.MonkeyPatch):
     """Dedup's anchored-lookup screen computed by two worker processes beside the clustering
     (:meth:`~feedmon.dedup.StoryIndex.screen_ahead`) changes no story, directly and through
@@ -304,7 +333,7 @@ def test_dedup_screens_in_worker_processes_with_the_same_stories(monkeypatch: py
 
 
 def test_a_run_failing_while_tags_are_computed_beside_it_leaves_no_thread_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A failed dedup stops the tagging worker beside it before the error leaves ``process``: a
     thread left reading the stage file while the interpreter shut down hung ``feedmon run``
