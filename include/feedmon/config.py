@@ -299,9 +299,9 @@ class Settings:
     schedule: str = field(default=DEFAULT_SCHEDULE, metadata={"env": "FEEDMON_SCHEDULE"})
     #: Days of raw archive kept by ``feedmon prune`` and the housekeeping DAG (reprocessing needs them).
     raw_retention_days: int = field(default=DEFAULT_RAW_RETENTION_DAYS, metadata={"env": "FEEDMON_RAW_RETENTION_DAYS"})
-    #: Worker processes for the parse and clean stages of large runs (1: everything in-process).
+    #: Worker processes for the parse and clean stages, and dedup's screen, of large runs (1: everything in-process).
     workers: int = field(default_factory=default_workers, metadata={"env": "FEEDMON_WORKERS"})
-    #: Runs with fewer feed items than this parse and clean in-process whatever ``workers`` says.
+    #: Runs with fewer feed items (new rows for dedup) than this stay in-process whatever ``workers`` says.
     pool_min_items: int = field(default=DEFAULT_POOL_MIN_ITEMS, metadata={"env": "FEEDMON_POOL_MIN_ITEMS"})
     fetch: FetchSettings = field(default_factory=FetchSettings)
     clean: CleanSettings = field(default_factory=CleanSettings)
