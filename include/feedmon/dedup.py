@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import multiprocessing
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -601,8 +602,9 @@ def _same_headline(
 
 #: Rows per chunk of :func:`screen_rows` sent to a worker process.
 SCREEN_ROWS = 4096
-#: Most new rows screened by worker processes: each worker holds a copy of the batch's shingles and
-#: texts (about 1 KB a row); larger batches screen in-process.
+#: Most rows (history and the day's included) a batch may have to be screened by worker processes:
+#: each worker holds a copy of all their shingles and texts (about 1 KB a row); larger batches, and
+#: daemonic processes (which may not start workers), screen in-process.
 SCREEN_MAX_ROWS = 250_000
 
 
@@ -732,6 +734,8 @@ class _Screened:
                 self._cond.notify_all()
 
     def get(self, i: int) -> tuple[list[int], bytes] | None:
+        if i < self._first:
+            return None  # an older row (one without a story yet): not screened, screen it in-process
         lo = self._first + (i - self._first) // self._step * self._step
         with self._cond:
             while lo not in self._chunks and not self._done:
@@ -840,7 +844,8 @@ def deduplicate(
     objects themselves). ``is_canonical``, ``duplicate_of`` and ``source_count`` are per day: one
     canonical row per story in each daily snapshot. ``workers`` > 1: the anchored lookup's screen
     (:class:`AnchorScreen`) of the new rows is computed by that many worker processes while this
-    one clusters (the same stories; worth it from about 20,000 new rows, up to :data:`SCREEN_MAX_ROWS`).
+    one clusters (the same stories; worth it from about 20,000 new rows, for batches of up to
+    :data:`SCREEN_MAX_ROWS` rows, history included).
     """
     rule = rule or SameStory()
     stamps = _stamps(candidates, existing_today, history)
@@ -881,7 +886,7 @@ def deduplicate(
         times=[p if p != math.inf else f for f, p in (stamps[id(a)] for a in pool)],
     )
     n_old = len(past) + len(today)
-    if workers > 1 and len(pool) - n_old <= SCREEN_MAX_ROWS:
+    if workers > 1 and len(pool) <= SCREEN_MAX_ROWS and not multiprocessing.current_process().daemon:
         index.screen_ahead(range(n_old, len(pool)), [(a.title, a.text) for a in pool], workers)
     story_ids: list[str] = []
     story_num: dict[str, int] = {}

@@ -238,6 +238,11 @@ _FeedBody = tuple[str, bytes, dict[str, str], str, str | None, datetime]
 _FeedOutcome = tuple[str, int, str | None, str | None]
 #: Feeds parsed per step in-process (only one step's entry rows are Python objects at a time).
 PARSE_STEP_FEEDS = 16
+#: Largest chunk of feed bodies sent to a parse worker, and of entry rows to a clean worker: a
+#: run's chunks (a few per worker) were an eighth of it each, and with four in flight a 1M-item
+#: run held gigabytes of chunks, their pickles and their results at once.
+MAX_CHUNK_BYTES = 16 * 2**20
+MAX_CHUNK_ROWS = 20_000
 
 
 def parse(ctx: RunContext, ahead: Ahead | None = None) -> dict[str, Any]:
@@ -263,7 +268,10 @@ def parse(ctx: RunContext, ahead: Ahead | None = None) -> dict[str, Any]:
     items = sum(_estimated_items(body[1]) for body in bodies)
     parallel = workers > 1 and len(bodies) > 1 and items >= ctx.settings.pool_min_items
     # in the pool: about CHUNKS_PER_WORKER chunks per worker; in-process: a few feeds per step
-    n_chunks = workers * CHUNKS_PER_WORKER if parallel else -(-len(bodies) // PARSE_STEP_FEEDS)
+    if parallel:  # and chunks of at most MAX_CHUNK_BYTES: what is in flight stays small on a huge run
+        n_chunks = max(workers * CHUNKS_PER_WORKER, -(-sum(len(b[1]) for b in bodies) // MAX_CHUNK_BYTES))
+    else:
+        n_chunks = -(-len(bodies) // PARSE_STEP_FEEDS)
     chunks = balanced_chunks(bodies, [len(b[1]) for b in bodies], n_chunks)
     settled: dict[str, _FeedOutcome] = {}
     parsers: dict[str, int] = {"fast": 0, "feedparser": 0}
@@ -384,7 +392,7 @@ def clean(ctx: RunContext, entries_path: str, ahead: Ahead | None = None) -> dic
     # days and runs counted is filtered out here, after the merge.
     context = _CleanContext(feeds, rules, model.for_workers() if parallel else model, ctx.run_id)
     # in-process: one batch at a time; in the pool: about CHUNKS_PER_WORKER chunks per worker
-    target = max(1, -(-total // (workers * CHUNKS_PER_WORKER))) if parallel else CLEAN_BATCH_ROWS
+    target = min(max(1, -(-total // (workers * CHUNKS_PER_WORKER))), MAX_CHUNK_ROWS) if parallel else CLEAN_BATCH_ROWS
     batch_rows = min(CLEAN_BATCH_ROWS, target)
     chunks = _feed_chunks(storage.iter_parquet_batches(entries_path, batch_rows), target)
     observed: dict[str, dict[str, list[str]]] = {}
@@ -519,7 +527,7 @@ def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
             )
         )
     columns: dict[str, Any] = {name: [row[j] for row in rows] for j, name in enumerate(names)}
-    times = table.select(["published_at", "fetched_at"]).take(kept)
+    times = table.select(["published_at", "fetched_at"]).take(pa.array(kept, pa.int64()))  # typed: [] too
     columns["story_id"] = columns["article_id"]  # each article is its own story until dedup
     columns["published_at"] = times.column("published_at")
     columns["first_seen_at"] = times.column("fetched_at")
@@ -952,7 +960,10 @@ def run_cycle(
     # command: out of the cyclic collector's way, whose full passes over it slowed dedup's
     # allocations (S1: dedup 9.3 -> 8.7 s). Reference counting still frees what dies.
     gc.freeze()
-    return process(ctx, recovered, progress=progress, ahead=ahead)
+    try:
+        return process(ctx, recovered, progress=progress, ahead=ahead)
+    finally:
+        gc.unfreeze()  # a caller that lives on (a test session, a notebook) gets its collector back
 
 
 #: The interpreter's thread switch interval while ``feedmon run`` fetches (the default is 5 ms).
@@ -1122,7 +1133,9 @@ class Ahead:
         return True
 
     def parse_results(self) -> Iterator[tuple[pa.Table, list[_FeedOutcome]]]:
-        return (self._parsed[fid] for fid in self._order)
+        """The parse results in :meth:`parsed_all`'s order, each let go of once handed over."""
+        self._inputs.clear()
+        return (self._parsed.pop(fid) for fid in self._order)
 
     def cleaned_all(self, entries_path: str, recorded: dict[str, FeedConfig]) -> bool:
         """True when :func:`parse` took every feed from here (and wrote ``entries_path``) and the
@@ -1132,7 +1145,8 @@ class Ahead:
         return all(recorded.get(fid) == self._feeds.get(fid) for fid in self._order)
 
     def clean_results(self) -> Iterator[_Cleaned]:
-        return (self._cleaned[fid] for fid in self._order)
+        """The clean results in feed order, each let go of once handed over."""
+        return (self._cleaned.pop(fid) for fid in self._order)
 
 
 def _ahead_chunk(context: _CleanContext, body: _FeedBody) -> tuple[str, tuple[pa.Table, list[_FeedOutcome]], _Cleaned]:
@@ -1195,8 +1209,8 @@ def process(
     settings = ctx.settings
     large = settings.pool_min_items <= cleaned["articles"] <= TAG_AHEAD_MAX_ROWS
     beside: Ahead | TagAhead | None = None
-    if ahead is not None and ahead.tagged:
-        beside = ahead  # it tagged each feed as it came back cleaned
+    if ahead is not None and ahead.tagged and cleaned["ahead"]:
+        beside = ahead  # it tagged each feed as it came back cleaned, and clean took those rows
     elif ahead is not None and settings.workers > 1 and large:
         beside = TagAhead(ctx, cleaned["path"])
     try:

@@ -190,6 +190,7 @@ def test_parsed_and_cleaned_while_fetching_is_the_same_day(
             k: v for k, v in alone[0][stage].items() if k not in ignore
         }
     assert with_ahead[1]["observed"] == alone[1]["observed"]  # first observation wins in feed order
+    assert not ahead._parsed and not ahead._cleaned  # let go of once the stages took them
     snap1, snap2 = pq.read_table(settings.snapshot_path(DAY2)), pq.read_table(s2.snapshot_path(DAY2))
     assert snap1.num_rows == 30 + 25 + 8
     assert snap1.equals(snap2, check_metadata=True)
@@ -351,3 +352,25 @@ def test_a_run_failing_while_tags_are_computed_beside_it_leaves_no_thread_behind
     with pytest.raises(RuntimeError, match="dedup failed"):
         pipeline.process(ctx, ahead=ahead)
     assert not any(t.name == "feedmon-tag-ahead" for t in threading.enumerate())
+
+
+def test_a_chunk_that_yields_no_article_cleans_to_an_empty_table(archived: tuple[Settings, RunContext]):
+    """No entry (a feed that lists nothing) or none usable (no title, no text): an empty articles
+    table, not an error (the clean stage would fail the run, Ahead give up on it)."""
+    import pyarrow as pa
+
+    from feedmon import archive
+    from feedmon.pipeline import ENTRY_SCHEMA
+    from feedmon.schema import ARTICLE_SCHEMA
+
+    _, ctx = archived
+    rules, model = pipeline._cleaning_rules_and_model(ctx)
+    context = pipeline._CleanContext(archive.read_feed_configs(ctx.raw_dir), rules, model, ctx.run_id)
+    empty = pa.Table.from_pylist([], schema=ENTRY_SCHEMA)
+    blank = pa.Table.from_pylist(
+        [{"feed_id": "desk", "guid": "g", "link": None, "title": "", "html": "", "fetched_at": datetime.now(UTC)}],
+        schema=ENTRY_SCHEMA,
+    )
+    for entries in (empty, blank):
+        table, observed, failed = pipeline._clean_chunk(context, entries)
+        assert table.num_rows == 0 and table.schema.equals(ARTICLE_SCHEMA) and not observed and failed == 0

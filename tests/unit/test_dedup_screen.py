@@ -55,3 +55,20 @@ def test_clustering_with_the_screen_computed_ahead_finds_the_same_stories(monkey
     assert plain.screened_rows == 0
     joined = len(texts) - plain.n_stories
     assert joined > 100  # copies found, many of them by the anchored lookup
+
+
+def test_rows_before_the_screened_ones_are_screened_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rows of the day published already (or history) that reach the lookup are not in the screen's
+    # range: they are screened here, without waiting for the screen's chunks
+    monkeypatch.setattr(dedup, "SCREEN_ROWS", 97)
+    texts, times = ag_copies_batch()
+    plain = _clustered(texts, times, ahead=False)
+    index = StoryIndex(texts, text_of=texts.__getitem__, times=times)
+    start = len(texts) // 3
+    index.screen_ahead(range(start, len(texts)), texts, workers=1)
+    assert index._screened is not None and index._screened.get(start - 1) is None
+    for i in range(len(texts)):
+        index.add(i)
+    index.close()
+    assert index.story == plain.story
+    assert 0 < index.screened_rows < len(texts) - start

@@ -75,12 +75,15 @@ def html_to_text(markup: str, rules: CleanRules, depth: int = 0) -> str:
     return text
 
 
-# Elements that are nothing but their text to an HTML parser wherever they stand: no raw-text or
+# Elements that are nothing but their text to an HTML parser wherever they stand (the name ends at
+# HTML's own whitespace, not at Python's \s: "\x0b" belongs to the name): no raw-text or
 # template content, no table (foster parenting moves text), nothing that belongs in <head>.
-_SIMPLE_TAG = re.compile(r"</?(?:a|b|i|u|em|strong|span|p|div|br|img)(?:\s[^<>]*)?/?>", re.IGNORECASE)
+_SIMPLE_TAG = re.compile(r"</?(?:a|b|i|u|em|strong|span|p|div|br|img)(?:[ \t\n\f][^<>]*)?/?>", re.IGNORECASE)
 # What the parser drops before the first start tag or letter: whitespace and stray end tags (``</br>``
 # is a <br>, a start).
-_IGNORED_LEAD = re.compile(r"(?:[ \t\n\f]|</(?:a|b|i|u|em|strong|span|p|div|img)(?:\s[^<>]*)?/?>)*", re.IGNORECASE)
+_IGNORED_LEAD = re.compile(
+    r"(?:[ \t\n\f]|</(?:a|b|i|u|em|strong|span|p|div|img)(?:[ \t\n\f][^<>]*)?/?>)*", re.IGNORECASE
+)
 
 
 def _simple_markup_text(markup: str) -> str | None:
