@@ -1020,7 +1020,7 @@ class Ahead:
         self._bodies_seen = 0
         self._projected = 0.0
         self._tags: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self._tagger: ConflictTagger | None = None
+        self._fingerprint: str | None = None  # of the tagger that tagged here
         self._tagged_all = True
         self._order: list[str] = []
         self.abandoned = False
@@ -1074,24 +1074,20 @@ class Ahead:
         if not self._process or not self._tagged_all or self._projected >= self._ctx.settings.pool_min_items:
             self._tagged_all = False
             return
-        if self._tagger is None:
-            if self._warm_up is not None:
-                self._warm_up.join()  # never build the gazetteer twice
-            self._tagger = ConflictTagger.load(self._ctx.settings.tag.gazetteer_file)
-        tagged = _tag_rows(article_table(table), 0, self._tagger)
-        keys = zip(*(tagged.column(c).to_pylist() for c in _TAG_KEY), strict=True)
-        tags = zip(*(tagged.column(c).to_pylist() for c in TAG_COLUMNS), strict=True)
+        if self._fingerprint is None and self._warm_up is not None:
+            self._warm_up.join()  # never build the gazetteer twice
+        self._fingerprint, keys, tags = _tag_chunk(self._ctx.settings.tag.gazetteer_file, table)
         self._tags.update(zip(keys, tags, strict=True))
 
     @property
     def tagged(self) -> bool:
         """Whether every feed done here was tagged too (see :meth:`_tag`)."""
-        return self._process and self._tagged_all and not self.abandoned and self._tagger is not None
+        return self._process and self._tagged_all and not self.abandoned and self._fingerprint is not None
 
     def results(self, fingerprint: str) -> dict[tuple[Any, ...], tuple[Any, ...]] | None:
         """The tags computed, by :data:`_TAG_KEY`, if its tagger is ``fingerprint``'s (as
         :meth:`TagAhead.results`)."""
-        if not self.tagged or self._tagger is None or self._tagger.fingerprint != fingerprint:
+        if not self.tagged or self._fingerprint != fingerprint:
             return None
         return self._tags
 
