@@ -34,7 +34,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -75,6 +75,23 @@ __all__ = [
 #: compute each set twice (rule 5 compares a row with rows further back); 16,384 cost 120 MiB and
 #: saved 22 % of dedup's CPU there (13.1 -> 10.2 s, the same stories).
 _CACHED_ROWS = 16_384
+
+_V = TypeVar("_V")
+
+
+class _RowCache(dict[int, _V]):
+    """Per-row values made on first use (``make(row)``), emptied when past :data:`_CACHED_ROWS`
+    rows: what is asked again is mostly recent rows and stories' first rows."""
+
+    def __init__(self, make: Callable[[int], _V]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, row: int) -> _V:
+        if len(self) > _CACHED_ROWS:
+            self.clear()
+        value = self[row] = self.make(row)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +313,11 @@ class StoryIndex:
         self._accept = accept_bands
         self._chunk = chunk
         self._cand: tuple[int, int, list[int], list[int], list[int]] = (0, 0, [], [], [])
-        self._sets: dict[int, frozenset[int]] = {}
-        self._events: dict[int, frozenset[int]] = {}  # of members compared with (a few stories' rows)
+        # shingle sets (row ~i: without boilerplate) and event sets of the rows compared
+        self._sets = _RowCache(
+            lambda k: self.sigs.shingle_set(~k, strip_boilerplate=True) if k < 0 else self.sigs.shingle_set(k)
+        )
+        self._events = _RowCache(self.sigs.event_set)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
         self._root: dict[int, int] = {}  # story -> its first row
         self._screen: AnchorScreen | None = None  # built when a row first matches nothing
@@ -306,13 +326,7 @@ class StoryIndex:
         self.n_stories = 0
 
     def _shingles(self, i: int, strip: bool = False) -> frozenset[int]:
-        key = ~i if strip else i
-        got = self._sets.get(key)
-        if got is None:
-            if len(self._sets) > _CACHED_ROWS:  # bounded: mostly recent rows and stories' heads
-                self._sets.clear()
-            got = self._sets[key] = self.sigs.shingle_set(i, strip_boilerplate=strip)
-        return got
+        return self._sets[~i if strip else i]
 
     def _strip(self, i: int, m: int) -> bool:
         """Leave boilerplate out when comparing rows ``i`` and ``m``?
@@ -341,14 +355,6 @@ class StoryIndex:
         """
         return _same_headline(self._title_key, self._titles, self._times, self.rule, i, m)
 
-    def _event_set(self, i: int) -> frozenset[int]:
-        got = self._events.get(i)
-        if got is None:
-            if len(self._events) > _CACHED_ROWS:
-                self._events.clear()
-            got = self._events[i] = self.sigs.event_set(i)
-        return got
-
     def _same_event(self, i: int, m: int, s: int) -> bool:
         """Row ``i`` reports the event of member ``m`` and of the story's first row (if another).
 
@@ -371,7 +377,7 @@ class StoryIndex:
             self._mine = (i, self.sigs.event_set(i))
         events = self._mine[1]
         for x in (m, root) if check_m and check_r else (m,) if check_m else (root,):
-            conflicts = event_conflicts(events, self._event_set(x))
+            conflicts = event_conflicts(events, self._events[x])
             if conflicts[0] + conflicts[1] + conflicts[2] and self.rule.events_differ(
                 conflicts, self._hours_apart(i, x)
             ):
@@ -628,13 +634,20 @@ class AnchorScreen:
     ) -> None:
         self.sigs, self.title_key, self.titles, self.times, self.rule = sigs, title_key, titles, times, rule
         self.text_of = text_of
+        self._caches()
+
+    def _caches(self) -> None:
         self._heads: HeadlineIndex | None = None
-        self._sets: dict[int, frozenset[int]] = {}
-        self._head_sets: dict[int, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {}
+        self._sets = _RowCache(self.sigs.shingle_set)
+        self.headline = _RowCache(self._headline_words).__getitem__
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to worker processes without its caches (each builds its own)."""
-        return self.__dict__ | {"_heads": None, "_sets": {}, "_head_sets": {}}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_heads", "_sets", "headline")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._caches()
 
     @property
     def heads(self) -> HeadlineIndex:
@@ -663,7 +676,7 @@ class AnchorScreen:
         too few shared 3-grams for any text rule, not the same headline within hours, and not a
         title-only listing whose headline agrees with the other's."""
         rule = self.rule
-        inter, contain, _ = overlap(self._shingles(i), self._shingles(m))
+        inter, contain, _ = overlap(self._sets[i], self._sets[m])
         if inter >= rule.min_shared and contain >= min(rule.min_containment, rule.typo_containment):
             return True
         if _same_headline(self.title_key, self.titles, self.times, rule, i, m):
@@ -673,23 +686,10 @@ class AnchorScreen:
             return False
         return rule.headlines_agree(self.headline(i), self.headline(m), heads.weight) > 0
 
-    def headline(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-        """:func:`~feedmon.textsig.headline_words` of row ``i`` (cached for recent rows)."""
-        got = self._head_sets.get(i)
-        if got is None:
-            if len(self._head_sets) > _CACHED_ROWS:
-                self._head_sets.clear()
-            text = self.text_of(i)
-            got = self._head_sets[i] = headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
-        return got
-
-    def _shingles(self, i: int) -> frozenset[int]:
-        got = self._sets.get(i)
-        if got is None:
-            if len(self._sets) > _CACHED_ROWS:
-                self._sets.clear()
-            got = self._sets[i] = self.sigs.shingle_set(i)
-        return got
+    def _headline_words(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """:func:`~feedmon.textsig.headline_words` of row ``i`` (``headline``: the cached one)."""
+        text = self.text_of(i)
+        return headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
 
 
 def screen_rows(screen: AnchorScreen, rows: tuple[int, int]) -> tuple[int, list[list[int]], list[bytes]]:
