@@ -180,7 +180,7 @@ def test_unknown_feed_id_fails_the_run_at_plan(ingest_dag, sample_feeds, data_di
 def test_every_tagger_language_is_detected_and_tagged_by_the_dag(ingest_dag, data_dir, tmp_path, monkeypatch):
     """The same ten items as the ``feedmon run`` test (one per tagger language), through the DAG."""
     from feedmon.demo import serve_directory
-    from tests.fixtures.factories import write_multilingual_feeds
+    from tests.fixtures.factories import assert_multilingual_snapshot, write_multilingual_feeds
 
     site, feeds = tmp_path / "site", tmp_path / "feeds.yaml"
     site.mkdir()
@@ -189,11 +189,4 @@ def test_every_tagger_language_is_detected_and_tagged_by_the_dag(ingest_dag, dat
         monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
         run = ingest_dag.test(logical_date=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     assert run.state == "success"
-    snap = pd.read_parquet(data_dir / "snapshots" / "date=2026-11-23" / "articles.parquet").set_index("guid")
-    assert len(items) == 10
-    for item in items:
-        row = snap.loc[item["guid"]]
-        assert row["language"] == item["lang"], item["id"]
-        assert bool(row["is_conflict"]), item["id"]
-        assert sorted(row["countries"]) == item["countries"], item["id"]
-        assert len(row["conflict_evidence"]) > 0, item["id"]
+    assert_multilingual_snapshot(data_dir / "snapshots" / "date=2026-11-23" / "articles.parquet", items)

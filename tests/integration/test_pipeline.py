@@ -293,7 +293,7 @@ def test_every_tagger_language_is_detected_and_tagged_through_feedmon_run(
     """One real (or, for ar and tr, written) conflict item per language, each in a feed declaring
     it: the snapshot gives each its language, the conflict flag, the gold countries and evidence."""
     from feedmon.demo import serve_directory
-    from tests.fixtures.factories import write_multilingual_feeds
+    from tests.fixtures.factories import assert_multilingual_snapshot, write_multilingual_feeds
 
     site, feeds = tmp_path / "site", tmp_path / "feeds.yaml"
     site.mkdir()
@@ -301,11 +301,4 @@ def test_every_tagger_language_is_detected_and_tagged_through_feedmon_run(
         items = write_multilingual_feeds(site, base, feeds)
         monkeypatch.setenv("FEEDMON_FEEDS", str(feeds))
         pipeline.run_cycle(Settings.from_env(), DAY, "run-1")
-    snap = pd.read_parquet(Settings.from_env().snapshot_path(DAY)).set_index("guid")
-    assert len(items) == 10
-    for item in items:
-        row = snap.loc[item["guid"]]
-        assert row["language"] == item["lang"], item["id"]
-        assert bool(row["is_conflict"]), item["id"]
-        assert sorted(row["countries"]) == item["countries"], item["id"]
-        assert len(row["conflict_evidence"]) > 0, item["id"]
+    assert_multilingual_snapshot(Settings.from_env().snapshot_path(DAY), items)
