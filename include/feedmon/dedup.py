@@ -62,10 +62,13 @@ __all__ = [
     "HISTORY_FIELDS",
     "STORY_FIELDS",
     "AnchorScreen",
+    "DayStories",
     "DedupResult",
+    "DedupRows",
     "SameStory",
     "StoryIndex",
     "content_hash",
+    "dedup_rows",
     "deduplicate",
     "make_article_id",
 ]
@@ -77,6 +80,7 @@ __all__ = [
 _CACHED_ROWS = 16_384
 
 _V = TypeVar("_V")
+_K = TypeVar("_K")
 
 
 class _RowCache(dict[int, _V]):
@@ -235,6 +239,89 @@ class DedupResult:
     stories: int = 0
 
 
+@dataclass
+class DedupRows:
+    """The rows :func:`dedup_rows` reads, column by column: row ``k`` of every column is one
+    article. The pipeline builds them straight from Arrow columns, without a record or a Python
+    string per article (at a million rows records cost 1.9 GiB, lists of strings 1 GiB; these
+    0.4); :func:`deduplicate` builds them from records.
+
+    What dedup only compares for equality is given as codes (``*_code``: equal values, equal
+    codes; -1 for none or empty): the article id, canonical URL, guid and content hash.
+    ``first_seen`` and ``published`` are epoch seconds (``published`` is ``inf`` when the feed
+    gave no date); ``story_id`` is read of the rows before the candidates only (empty: not in a
+    story yet), ``agency`` of the day's rows only (None for history rows)."""
+
+    article_id: Sequence[str]
+    id_code: Sequence[int]
+    feed_id: Sequence[str]
+    source: Sequence[str]
+    url_code: Sequence[int]
+    guid_code: Sequence[int]
+    content_code: Sequence[int]
+    title: Sequence[str]
+    text: Sequence[str]
+    story_id: Sequence[str]
+    agency: Sequence[str | None]
+    first_seen: Sequence[float]
+    published: Sequence[float]
+
+    def __len__(self) -> int:
+        return len(self.article_id)
+
+    @classmethod
+    def of(cls, articles: Sequence[Article]) -> DedupRows:
+        """The columns of ``articles`` (records)."""
+
+        def column(name: str) -> list[Any]:
+            return [getattr(a, name) for a in articles]
+
+        return cls(
+            article_id=column("article_id"),
+            id_code=_codes(column("article_id"), empty=True),
+            feed_id=column("feed_id"),
+            source=column("source"),
+            url_code=_codes(column("url")),
+            guid_code=_codes(column("guid")),
+            content_code=_codes(column("content_hash")),
+            title=column("title"),
+            text=column("text"),
+            story_id=column("story_id"),
+            agency=column("agency"),
+            first_seen=array("d", (_epoch(a.first_seen_at) for a in articles)),
+            published=array("d", (_epoch(a.published_at) for a in articles)),
+        )
+
+    def time(self, k: int) -> float:
+        """When row ``k`` was published (first seen when the feed gave no date): the story rules' clock."""
+        published = self.published[k]
+        return published if published != math.inf else self.first_seen[k]
+
+
+def _codes(values: Iterable[str | None], *, empty: bool = False) -> array[int]:
+    """:attr:`DedupRows` codes of ``values`` (-1 for None, and for "" unless ``empty``)."""
+    seen: dict[str, int] = {}
+    return array("q", (seen.setdefault(v, len(seen)) if v or (empty and v is not None) else -1 for v in values))
+
+
+@dataclass
+class DayStories:
+    """Outcome of :func:`dedup_rows`: the day's rows (``rows``: positions in the rows given, the
+    ones published already first, then the new ones, in processing order) with their story
+    fields, one list per field (:data:`STORY_FIELDS`), in the order of ``rows``."""
+
+    rows: list[int]
+    story_id: list[str]
+    is_canonical: list[bool]
+    duplicate_of: list[str | None]
+    source_count: list[int]
+    new: list[int]
+    exact_duplicates: int
+    new_per_feed: dict[str, int]
+    broken_guid_feeds: set[str]
+    stories: int
+
+
 def _epoch(value: datetime | None) -> float:
     """Seconds since the epoch for ordering (naive means UTC; a missing time sorts last)."""
     if value is None:
@@ -244,25 +331,25 @@ def _epoch(value: datetime | None) -> float:
     return value.timestamp()
 
 
-def _order_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[float, float, str]:
-    """Processing order: first seen, then published, then id (total and input-order independent)."""
-    seen, published = stamps[id(art)]
-    return (seen, published, art.article_id)
+def _in_order(rows: DedupRows, ks: Iterable[int]) -> list[int]:
+    """Rows ``ks`` in processing order: first seen, then published, then id (total and
+    input-order independent)."""
+    seen, published, ids = rows.first_seen, rows.published, rows.article_id
+    return sorted(ks, key=lambda k: (seen[k], published[k], ids[k]))
 
 
-def _canonical_key(art: Article, stamps: dict[int, tuple[float, float]]) -> tuple[int, float, float, str]:
-    """Canonical copy: a copy crediting a named agency, then one credited only as "agency copy",
-    then the rest; among those the earliest published (the feed's own date; first seen when it
-    has none: fetch order inside one run is noise), then first seen, then the lowest id."""
-    rank = 2 if not art.agency else 1 if art.agency == AGENCY_FEED else 0
-    seen, published = stamps[id(art)]
-    return (rank, published if art.published_at is not None else seen, seen, art.article_id)
+def _canonical(rows: DedupRows, ks: Iterable[int]) -> int:
+    """Canonical copy among rows ``ks``: a copy crediting a named agency, then one credited only
+    as "agency copy", then the rest; among those the earliest published (the feed's own date;
+    first seen when it has none: fetch order inside one run is noise), then first seen, then the
+    lowest id."""
+    agency, seen, ids = rows.agency, rows.first_seen, rows.article_id
 
+    def key(k: int) -> tuple[int, float, float, str]:
+        rank = 2 if not agency[k] else 1 if agency[k] == AGENCY_FEED else 0
+        return (rank, rows.time(k), seen[k], ids[k])
 
-def _stamps(*groups: Sequence[Article]) -> dict[int, tuple[float, float]]:
-    """(first seen, published) of every article in epoch seconds, once per run: the orderings
-    above and the story rule's clock would otherwise convert each date several times."""
-    return {id(a): (_epoch(a.first_seen_at), _epoch(a.published_at)) for group in groups for a in group}
+    return min(ks, key=key)
 
 
 class StoryIndex:
@@ -313,11 +400,12 @@ class StoryIndex:
         self._accept = accept_bands
         self._chunk = chunk
         self._cand: tuple[int, int, list[int], list[int], list[int]] = (0, 0, [], [], [])
-        # shingle sets (row ~i: without boilerplate) and event sets of the rows compared
-        self._sets = _RowCache(
-            lambda k: self.sigs.shingle_set(~k, strip_boilerplate=True) if k < 0 else self.sigs.shingle_set(k)
-        )
-        self._events = _RowCache(self.sigs.event_set)
+        # shingle sets (row ~i: without boilerplate) and event sets of the rows compared; what
+        # makes them refers to the signatures, not to the index (a cycle would keep the index and
+        # its signatures alive after the run until a garbage collection: +1 GiB at 1M rows)
+        sigs = self.sigs
+        self._sets = _RowCache(lambda k: sigs.shingle_set(~k, strip_boilerplate=True) if k < 0 else sigs.shingle_set(k))
+        self._events = _RowCache(sigs.event_set)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
         self._root: dict[int, int] = {}  # story -> its first row
         self._screen: AnchorScreen | None = None  # built when a row first matches nothing
@@ -506,7 +594,9 @@ class StoryIndex:
         """The batch's :class:`AnchorScreen` (built when a row first matches nothing)."""
         if self._screen is None:
             assert self._text_of is not None
-            self._screen = AnchorScreen(self.sigs, self._title_key, self._titles, self._times, self.rule, self._text_of)
+            self._screen = AnchorScreen(
+                self.sigs, self._title_key, self._titles, self._times, self.rule, self._text_of, shingles=self._sets
+            )
         return self._screen
 
     def screen_ahead(self, rows: range, texts: Sequence[tuple[str, str]], workers: int) -> None:
@@ -631,15 +721,18 @@ class AnchorScreen:
         times: array[float] | None,
         rule: SameStory,
         text_of: Callable[[int], str | tuple[str, str]],
+        shingles: _RowCache[frozenset[int]] | None = None,
     ) -> None:
         self.sigs, self.title_key, self.titles, self.times, self.rule = sigs, title_key, titles, times, rule
         self.text_of = text_of
-        self._caches()
+        self._caches(shingles)
 
-    def _caches(self) -> None:
+    def _caches(self, shingles: _RowCache[frozenset[int]] | None = None) -> None:
+        """``shingles``: the clustering's cache of row shingle sets (rows ``i >= 0``), shared in-process."""
         self._heads: HeadlineIndex | None = None
-        self._sets = _RowCache(self.sigs.shingle_set)
-        self.headline = _RowCache(self._headline_words).__getitem__
+        self._sets = shingles if shingles is not None else _RowCache(self.sigs.shingle_set)
+        text_of = self.text_of  # not self: no cycle (see StoryIndex's caches)
+        self.headline = _RowCache(lambda i: _headline_words(text_of(i))).__getitem__
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to worker processes without its caches (each builds its own)."""
@@ -686,10 +779,10 @@ class AnchorScreen:
             return False
         return rule.headlines_agree(self.headline(i), self.headline(m), heads.weight) > 0
 
-    def _headline_words(self, i: int) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-        """:func:`~feedmon.textsig.headline_words` of row ``i`` (``headline``: the cached one)."""
-        text = self.text_of(i)
-        return headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
+
+def _headline_words(text: str | tuple[str, str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """:func:`~feedmon.textsig.headline_words` of a row's (title, text) or text."""
+    return headline_words(*text) if isinstance(text, tuple) else headline_words("", text)
 
 
 def screen_rows(screen: AnchorScreen, rows: tuple[int, int]) -> tuple[int, list[list[int]], list[bytes]]:
@@ -765,64 +858,95 @@ def cluster_texts(texts: Sequence[str], **kwargs: Any) -> list[int]:
     return index.story
 
 
-def _same_story_as_first(arts: Sequence[Article], rule: SameStory) -> list[bool]:
-    """Does each of ``arts[1:]`` carry the story of ``arts[0]``? (the few guid checks of a run)"""
-    sigs = compute_signatures([(a.title, a.text) for a in arts])
+def _same_story_as_first(rows: DedupRows, ks: Sequence[int], rule: SameStory) -> list[bool]:
+    """Does each of rows ``ks[1:]`` carry the story of row ``ks[0]``? (the few guid checks of a run)"""
+    sigs = compute_signatures([(rows.title[k], rows.text[k]) for k in ks])
     first, events = sigs.shingle_set(0), sigs.event_set(0)
-    times = [_epoch(a.published_at or a.first_seen_at) for a in arts]
+    times = [rows.time(k) for k in ks]
     return [
         bool(rule.check(first, sigs.shingle_set(j)))
         and not rule.events_differ(event_conflicts(sigs.event_set(j), events), abs(times[j] - times[0]) / 3600)
-        for j in range(1, len(arts))
+        for j in range(1, len(ks))
     ]
 
 
-class _ExactIndex:
-    """URL, guid and content keys of the rows already kept (history, today, this run)."""
+def _put(index: dict[_K, int | list[int]], key: _K, k: int) -> None:
+    """Add row ``k`` under ``key`` (one row is kept as an int: most keys have one)."""
+    got = index.setdefault(key, k)
+    if got != k:
+        if isinstance(got, int):
+            index[key] = [got, k]
+        else:
+            got.append(k)
 
-    def __init__(self, rule: SameStory) -> None:
-        self.urls: set[str] = set()
-        self.ids: set[str] = set()
-        self.contents: set[tuple[str, str]] = set()
-        self.guids: dict[tuple[str, str], list[Article]] = {}
+
+def _under(index: dict[int, int | list[int]], key: int) -> list[int]:
+    got = index.get(key)
+    return [] if got is None else [got] if isinstance(got, int) else got
+
+
+class _ExactIndex:
+    """Id, URL, content and guid codes of the rows already kept (history, today, this run):
+    flags for ids and URLs, rows under a content or guid code (with the source or feed compared
+    on lookup: rows under one code are few)."""
+
+    def __init__(self, rows: DedupRows, rule: SameStory) -> None:
+        self.rows = rows
+        self.ids = bytearray(len(rows))  # codes are below the number of rows
+        self.urls = bytearray(len(rows))
+        self.contents: dict[int, int | list[int]] = {}
+        self.guids: dict[int, int | list[int]] = {}
         self.rule = rule
 
-    def add(self, art: Article) -> None:
-        self.ids.add(art.article_id)
-        if art.url:
-            self.urls.add(art.url)
-        if art.content_hash:
-            self.contents.add((art.source, art.content_hash))
-        if art.guid:
-            self.guids.setdefault((art.feed_id, art.guid), []).append(art)
+    def add(self, k: int) -> None:
+        rows = self.rows
+        self.ids[rows.id_code[k]] = 1
+        if (url := rows.url_code[k]) >= 0:
+            self.urls[url] = 1
+        if (content := rows.content_code[k]) >= 0:
+            _put(self.contents, content, k)
+        if (guid := rows.guid_code[k]) >= 0:
+            _put(self.guids, guid, k)
 
-    def is_duplicate(self, art: Article, broken_feeds: set[str]) -> bool:
-        if art.article_id in self.ids or (art.url and art.url in self.urls):
+    def is_duplicate(self, k: int, broken_feeds: set[str]) -> bool:
+        rows = self.rows
+        url = rows.url_code[k]
+        if self.ids[rows.id_code[k]] or (url >= 0 and self.urls[url]):
             return True
-        if art.content_hash and (art.source, art.content_hash) in self.contents:
-            return True
-        if art.guid and art.feed_id not in broken_feeds:
-            others = self.guids.get((art.feed_id, art.guid))
+        if (content := rows.content_code[k]) >= 0:
+            source = rows.source[k]
+            if any(rows.source[m] == source for m in _under(self.contents, content)):
+                return True
+        guid, feed = rows.guid_code[k], rows.feed_id[k]
+        if guid >= 0 and feed not in broken_feeds:
+            others = [m for m in _under(self.guids, guid) if rows.feed_id[m] == feed]
             if others:
-                return any(_same_story_as_first([art, *others], self.rule))
+                return any(_same_story_as_first(rows, [k, *others], self.rule))
         return False
 
 
-def _broken_guid_feeds(rows: Iterable[Article], rule: SameStory) -> set[str]:
-    """Feeds that gave one guid to items carrying different stories (in this run)."""
-    groups: dict[tuple[str, str], list[Article]] = {}
-    for art in rows:
-        if art.guid:
-            groups.setdefault((art.feed_id, art.guid), []).append(art)
+def _broken_guid_feeds(rows: DedupRows, ks: Sequence[int], rule: SameStory) -> set[str]:
+    """Feeds that gave one guid to items carrying different stories (among rows ``ks``, this run)."""
+    guids = np.fromiter((rows.guid_code[k] for k in ks), dtype=np.int64, count=len(ks))
+    given = guids >= 0
+    repeated = np.zeros(len(ks), dtype=bool)
+    if given.any():
+        counts = np.bincount(guids[given])
+        repeated[given] = counts[guids[given]] > 1  # only guids given to several rows can be reused
+    by_guid: dict[int, list[int]] = {}
+    for j in np.flatnonzero(repeated).tolist():
+        by_guid.setdefault(int(guids[j]), []).append(ks[j])
     broken: set[str] = set()
-    for (feed_id, _), arts in groups.items():
-        if feed_id in broken or len(arts) < 2:
-            continue
-        distinct = {(a.url, a.content_hash) for a in arts}
-        if len(distinct) < 2:
-            continue
-        if not all(_same_story_as_first(arts, rule)):
-            broken.add(feed_id)
+    for group in by_guid.values():
+        feeds: dict[str, list[int]] = {}
+        for k in group:
+            feeds.setdefault(rows.feed_id[k], []).append(k)
+        for feed_id, same in feeds.items():
+            if feed_id in broken or len(same) < 2:
+                continue
+            distinct = {(rows.url_code[k], rows.content_code[k]) for k in same}
+            if len(distinct) >= 2 and not all(_same_story_as_first(rows, same, rule)):
+                broken.add(feed_id)
     return broken
 
 
@@ -841,102 +965,149 @@ def deduplicate(
     ``existing_today`` rows keep everything but their story fields, whose ``story_id`` is kept
     too once set (stories are stable across runs); ``history`` (the lookback days before today)
     is read only. Story fields are written onto the returned rows (the candidate and existing
-    objects themselves). ``is_canonical``, ``duplicate_of`` and ``source_count`` are per day: one
-    canonical row per story in each daily snapshot. ``workers`` > 1: the anchored lookup's screen
+    objects themselves). See :func:`dedup_rows` (the same on columns) for the rest.
+    """
+    arts = [*history, *existing_today, *candidates]
+    day = dedup_rows(
+        DedupRows.of(arts),
+        len(history),
+        len(existing_today),
+        lookback_days=lookback_days,
+        params=params,
+        rule=rule,
+        workers=workers,
+    )
+    articles = [arts[k] for k in day.rows]
+    fields = zip(day.story_id, day.is_canonical, day.duplicate_of, day.source_count, strict=True)
+    for art, (story_id, canonical, duplicate_of, sources) in zip(articles, fields, strict=True):
+        art.story_id, art.is_canonical, art.duplicate_of, art.source_count = story_id, canonical, duplicate_of, sources
+    return DedupResult(
+        articles=articles,
+        new_ids={arts[k].article_id for k in day.new},
+        exact_duplicates=day.exact_duplicates,
+        new_per_feed=day.new_per_feed,
+        broken_guid_feeds=day.broken_guid_feeds,
+        stories=day.stories,
+    )
+
+
+def dedup_rows(
+    rows: DedupRows,
+    n_history: int,
+    n_today: int,
+    *,
+    lookback_days: int = 7,
+    params: SignatureParams | None = None,
+    rule: SameStory | None = None,
+    workers: int = 1,
+) -> DayStories:
+    """:func:`deduplicate` on columns: ``rows`` are the history (the first ``n_history``, read
+    only), then the day's published rows (``n_today``), then the candidates.
+
+    Exact duplicates among the candidates are dropped; every row of the day gets its story
+    fields. ``is_canonical``, ``duplicate_of`` and ``source_count`` are per day: one canonical row
+    per story in each daily snapshot. ``workers`` > 1: the anchored lookup's screen
     (:class:`AnchorScreen`) of the new rows is computed by that many worker processes while this
     one clusters (the same stories; worth it from about 20,000 new rows, for batches of up to
     :data:`SCREEN_MAX_ROWS` rows, history included).
     """
     rule = rule or SameStory()
-    stamps = _stamps(candidates, existing_today, history)
-    cands = sorted(candidates, key=lambda a: _order_key(a, stamps))
-    today = sorted(existing_today, key=lambda a: _order_key(a, stamps))
+    n_old_rows = n_history + n_today
+    cands = _in_order(rows, range(n_old_rows, len(rows)))
+    today = _in_order(rows, range(n_history, n_old_rows))
     if cands:
-        horizon = stamps[id(cands[0])][0] - timedelta(days=lookback_days).total_seconds()
-        past = [a for a in history if stamps[id(a)][0] >= horizon]
+        horizon = rows.first_seen[cands[0]] - timedelta(days=lookback_days).total_seconds()
+        past = _in_order(rows, (k for k in range(n_history) if rows.first_seen[k] >= horizon))
     else:
-        past = list(history)
-    past.sort(key=lambda a: _order_key(a, stamps))
+        past = _in_order(rows, range(n_history))
 
     # ---- exact duplicates
-    broken = _broken_guid_feeds([*today, *cands], rule)
-    exact = _ExactIndex(rule)
-    for art in past:
-        exact.add(art)
-    for art in today:
-        exact.add(art)
-    new: list[Article] = []
+    broken = _broken_guid_feeds(rows, [*today, *cands], rule)
+    exact = _ExactIndex(rows, rule)
+    for k in past:
+        exact.add(k)
+    for k in today:
+        exact.add(k)
+    new: list[int] = []
     dropped = 0
-    for art in cands:
-        if exact.is_duplicate(art, broken):
+    for k in cands:
+        if exact.is_duplicate(k, broken):
             dropped += 1
             continue
-        exact.add(art)
-        new.append(art)
+        exact.add(k)
+        new.append(k)
 
-    del exact  # its sets are not needed any more: free them before the biggest allocations
+    del exact, cands  # not needed any more: free them before the biggest allocations
 
     # ---- near duplicates: stories
     pool = [*past, *today, *new]
+    title, text, ids = rows.title, rows.text, rows.article_id
     index = StoryIndex(
-        ((a.title, a.text) for a in pool),
-        text_of=lambda i: (pool[i].title, pool[i].text),
+        ((title[k], text[k]) for k in pool),
+        text_of=lambda i: (title[pool[i]], text[pool[i]]),
         params=params,
         rule=rule,
-        times=[p if p != math.inf else f for f, p in (stamps[id(a)] for a in pool)],
+        times=array("d", (rows.time(k) for k in pool)),
     )
     n_old = len(past) + len(today)
     if workers > 1 and len(pool) <= SCREEN_MAX_ROWS and not multiprocessing.current_process().daemon:
-        index.screen_ahead(range(n_old, len(pool)), [(a.title, a.text) for a in pool], workers)
+        index.screen_ahead(range(n_old, len(pool)), [(title[k], text[k]) for k in pool], workers)
     story_ids: list[str] = []
-    story_num: dict[str, int] = {}
-    for i, art in enumerate(pool[:n_old]):
-        if art.story_id:
-            s = story_num.get(art.story_id)
+    story_num: dict[str, int] = {}  # of the stories of rows in a story already
+    for i, k in enumerate(pool[:n_old]):
+        if sid := rows.story_id[k]:
+            s = story_num.get(sid)
             if s is None:
-                s = story_num[art.story_id] = index.new_story()
-                story_ids.append(art.story_id)
+                s = story_num[sid] = index.new_story()
+                story_ids.append(sid)
             index.assign(i, s)
+    del story_num
     assigned = index.story
     try:
-        for i, art in enumerate(pool):
+        for i, k in enumerate(pool):
             if assigned[i] >= 0:
                 continue
             s = index.add(i)
             if s == len(story_ids):  # a new story: named after its first member
-                story_ids.append(art.article_id)
-                story_num.setdefault(art.article_id, s)
+                story_ids.append(ids[k])
     except BaseException:
         index.close(cancel=True)
         raise
     index.close()
     day = [*today, *new]
     offset = len(past)
-    for j, art in enumerate(day):
-        art.story_id = story_ids[index.story[offset + j]]
+    story_of = [story_ids[s] for s in index.story[offset:]]
+    del index  # the signatures: freed before the per-day fields
 
     # ---- per-day story fields
-    members: dict[str, list[Article]] = {}
-    for art in day:
-        members.setdefault(art.story_id, []).append(art)
-    for arts in members.values():
-        if len(arts) == 1:
-            art = arts[0]
-            art.is_canonical, art.duplicate_of, art.source_count = True, None, 1
+    canonical = [True] * len(day)
+    duplicate_of: list[str | None] = [None] * len(day)
+    source_count = [1] * len(day)
+    members: dict[str, int | list[int]] = {}  # story -> positions in day
+    for j, sid in enumerate(story_of):
+        _put(members, sid, j)
+    for js in members.values():
+        if isinstance(js, int):
             continue
-        canonical = min(arts, key=lambda a: _canonical_key(a, stamps))
-        n_sources = len({a.source for a in arts})
-        for art in arts:
-            art.is_canonical = art is canonical
-            art.duplicate_of = None if art is canonical else canonical.article_id
-            art.source_count = n_sources
+        first = _canonical(rows, (day[j] for j in js))
+        n_sources = len({rows.source[day[j]] for j in js})
+        for j in js:
+            k = day[j]
+            canonical[j] = k == first
+            duplicate_of[j] = None if k == first else ids[first]
+            source_count[j] = n_sources
 
     new_per_feed: dict[str, int] = {}
-    for art in new:
-        new_per_feed[art.feed_id] = new_per_feed.get(art.feed_id, 0) + 1
-    return DedupResult(
-        articles=day,
-        new_ids={a.article_id for a in new},
+    for k in new:
+        feed = rows.feed_id[k]
+        new_per_feed[feed] = new_per_feed.get(feed, 0) + 1
+    return DayStories(
+        rows=day,
+        story_id=story_of,
+        is_canonical=canonical,
+        duplicate_of=duplicate_of,
+        source_count=source_count,
+        new=new,
         exact_duplicates=dropped,
         new_per_feed=new_per_feed,
         broken_guid_feeds=broken,

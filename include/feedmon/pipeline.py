@@ -25,12 +25,14 @@ import functools
 import gc
 import json
 import logging
+import math
 import os
 import queue
 import signal
 import sys
 import threading
 import uuid
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,28 +40,32 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedmon import archive, storage
 from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
 from feedmon.config import Settings, fault_hooks_from_env
-from feedmon.dedup import DEDUP_FIELDS, HISTORY_FIELDS, STORY_FIELDS, deduplicate
+from feedmon.dedup import DEDUP_FIELDS, HISTORY_FIELDS, STORY_FIELDS, DayStories, DedupRows, dedup_rows
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
 from feedmon.ids import content_hash, make_article_id, run_key
 from feedmon.language import resolve_language
-from feedmon.models import Article, FeedConfig, FetchResult, RawEntry
-from feedmon.outputs import SUMMARY_COLUMNS, read_snapshot, read_snapshot_table, snapshot_version, summarize
+from feedmon.models import FeedConfig, FetchResult, RawEntry
+from feedmon.outputs import SUMMARY_COLUMNS, snapshot_version, summarize
 from feedmon.parse import parse_feed
 from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks
 from feedmon.schema import (
     ARTICLE_SCHEMA,
     FEED_HEALTH_SCHEMA,
+    StringColumn,
     article_columns_to_table,
     article_table,
+    checked_columns,
     rows_to_table,
-    table_to_articles,
+    table_columns,
+    value_codes,
 )
 from feedmon.tag import ConflictTagger
 from feedmon.urls import canonical_url, safe_href
@@ -538,6 +544,8 @@ def _clean_chunk(context: _CleanContext, table: pa.Table) -> _Cleaned:
 # --------------------------------------------------------------------------- dedup
 #: Rows per Parquet row group when dedup and publish write a day a piece at a time.
 _ROW_GROUP = 50_000
+#: Most rows :func:`publish` holds while it sorts the day (more: another pass over the file).
+PUBLISH_PASS_ROWS = 300_000
 #: Snapshot metadata naming what tagged its rows (:attr:`~feedmon.tag.ConflictTagger.fingerprint`).
 TAGGED_BY = b"feedmon.tagger_fingerprint"
 
@@ -551,44 +559,38 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     ``dedup_base.json`` says so (``new``: 0) to :func:`tag` and :func:`publish`.
     """
     checkpoint(ctx, "dedup:before")
-    cleaned = storage.read_parquet(cleaned_path)
     base = snapshot_version(ctx.snapshot_path)  # before reading: publish compares against what we build on
-    if cleaned.num_rows == 0 and base != "absent":
+    if storage.parquet_rows(cleaned_path) == 0 and base != "absent":
         # Nothing fetched brought an item: the day's rows stay as published (story fields and all).
         schema = storage.read_parquet_schema(ctx.snapshot_path)
         info = {"snapshot": base, "new": 0, "existing": None, "tagged_by": _tagged_by(schema.metadata)}
         new_per_feed: dict[str, int] = {}
         exact_duplicates = 0
     else:
-        existing_table = read_snapshot_table(ctx.settings, ctx.day, ctx.snapshot_path)
-        tagged_by = None if existing_table is None else _tagged_by(existing_table.schema.metadata)
-        # Records of just what dedup reads; the rows are written from the tables (below), not
-        # converted back from records.
-        existing = [] if existing_table is None else table_to_articles(existing_table, only=DEDUP_FIELDS)
-        candidates = table_to_articles(cleaned, only=DEDUP_FIELDS)
-        del existing_table, cleaned  # read again for the output: not held through dedup's peak
-        release_memory()
-        history: list[Article] = []
         settings = ctx.settings
-        for back in range(1, settings.lookback_days + 1):  # read only: just the fields dedup reads
-            history.extend(read_snapshot(settings, ctx.day - timedelta(days=back), only=HISTORY_FIELDS))
-        workers = settings.workers if len(candidates) >= settings.pool_min_items else 1  # a pool is worth it
-        result = deduplicate(candidates, existing, history, lookback_days=settings.lookback_days, workers=workers)
-        info = {"snapshot": base, "new": len(result.new_ids), "existing": len(existing), "tagged_by": tagged_by}
-        new_per_feed, exact_duplicates = result.new_per_feed, result.exact_duplicates
-        if result.new_ids or base == "absent":  # else the day's rows are the published ones, unchanged
-            # the day's rows: published ones (row i of the snapshot) then new ones (row n + i of the
-            # cleaned rows), in dedup's order, with the story fields it set
-            row_of = {id(a): i for i, a in enumerate(existing)}
-            row_of.update((id(a), len(existing) + i) for i, a in enumerate(candidates))
-            order = pa.array([row_of[id(a)] for a in result.articles], pa.int64())
-            n_existing = len(existing)
-            stories = {name: [getattr(a, name) for a in result.articles] for name in STORY_FIELDS}
-            del row_of, candidates, existing, history, result
+        existing = [ctx.snapshot_path] if base != "absent" else []
+        tagged_by = _tagged_by(storage.read_parquet_schema(existing[0]).metadata) if existing else None
+        past = (settings.snapshot_path(ctx.day - timedelta(days=back)) for back in range(1, settings.lookback_days + 1))
+        history = [path for path in past if storage.exists(path)]
+        # Columns of just what dedup reads (history: read only), a row group at a time: no record
+        # per row, no whole table beside them; the day's rows are written from the files (below).
+        rows, counts = _dedup_rows(
+            [
+                *(_file_pieces(path, HISTORY_FIELDS) for path in history),
+                *(_file_pieces(path, DEDUP_FIELDS) for path in existing),
+                _file_pieces(cleaned_path, DEDUP_FIELDS),
+            ]
+        )
+        n_history, n_existing, n_new = sum(counts[: len(history)]), sum(counts[len(history) : -1]), counts[-1]
+        release_memory()
+        workers = settings.workers if n_new >= settings.pool_min_items else 1  # a pool is worth it
+        day = dedup_rows(rows, n_history, n_existing, lookback_days=settings.lookback_days, workers=workers)
+        info = {"snapshot": base, "new": len(day.new), "existing": n_existing, "tagged_by": tagged_by}
+        new_per_feed, exact_duplicates = day.new_per_feed, day.exact_duplicates
+        del rows
+        if day.new or base == "absent":  # else the day's rows are the published ones, unchanged
             release_memory()
-            _write_day_rows(ctx, cleaned_path, order, stories, n_existing)
-        else:
-            del candidates, existing, history
+            _write_day_rows(ctx, [*existing, cleaned_path], day, n_history, n_existing + n_new)
     storage.write_text_atomic(ctx.work("new_per_feed.json"), json.dumps(new_per_feed, sort_keys=True))
     storage.write_text_atomic(ctx.work("dedup_base.json"), json.dumps(info))
     checkpoint(ctx, "dedup:after")
@@ -599,34 +601,97 @@ def dedup(ctx: RunContext, cleaned_path: str) -> dict[str, Any]:
     }
 
 
-def _write_day_rows(
-    ctx: RunContext, cleaned_path: str, order: pa.Array, stories: dict[str, list[Any]], n_existing: int
-) -> None:
-    """Write ``deduped.parquet``: rows ``order`` of the published snapshot (``n_existing`` rows)
-    followed by the cleaned rows (row ``i`` of the snapshot, ``n_existing + i`` the cleaned row
-    ``i``), with dedup's story fields, a row group at a time. Taken from the tables, not rebuilt
-    from records: what dedup did not read (tags of published rows, links, run ids) is copied."""
-    existing_table = read_snapshot_table(ctx.settings, ctx.day, ctx.snapshot_path)
-    tables = [article_table(storage.read_parquet(cleaned_path)).replace_schema_metadata(ARTICLE_SCHEMA.metadata)]
-    if existing_table is not None:
-        tables.insert(0, article_table(existing_table).replace_schema_metadata(ARTICLE_SCHEMA.metadata))
-    if (existing_table.num_rows if existing_table is not None else 0) != n_existing:
+def _write_day_rows(ctx: RunContext, paths: Sequence[str], day: DayStories, n_history: int, n_rows: int) -> None:
+    """Write ``deduped.parquet``: the rows of ``paths`` (the published snapshot, if any, then the
+    cleaned rows; ``n_rows`` in all, dedup's rows after its ``n_history``) that ``day`` keeps, in
+    their files' order (published rows first; :func:`publish` sorts the day), with dedup's story
+    fields. Copied from the files a row group at a time, not rebuilt from records: what dedup did
+    not read (tags of published rows, links, run ids) is copied, and no whole table is held."""
+    if sum(storage.parquet_rows(path) for path in paths) != n_rows:
         # publish would refuse this run anyway (it checks the snapshot it built on): say why now
         raise RuntimeError(f"the snapshot {ctx.snapshot_path} changed while dedup ran; run again")
-    rows = pa.concat_tables(tables)
-    del existing_table, tables
-    positions = {name: ARTICLE_SCHEMA.get_field_index(name) for name in stories}
+    at = np.full(n_rows, -1, dtype=np.int64)  # file row -> position among the day's rows (-1: dropped)
+    at[np.asarray(day.rows, dtype=np.int64) - n_history] = np.arange(len(day.rows))
+    stories = {name: pa.array(getattr(day, name), ARTICLE_SCHEMA.field(name).type) for name in STORY_FIELDS}
 
     def pieces() -> Iterator[pa.Table]:
-        for start in range(0, max(len(order), 1), _ROW_GROUP):
-            piece = rows.take(order[start : start + _ROW_GROUP])
-            for name, values in stories.items():
-                field = ARTICLE_SCHEMA.field(name)
-                column = pa.array(values[start : start + _ROW_GROUP], type=field.type)
-                piece = piece.set_column(positions[name], field, column)
-            yield piece
+        start = 0
+        for path in paths:
+            for piece in _file_pieces(path):
+                piece = article_table(piece).replace_schema_metadata(ARTICLE_SCHEMA.metadata)
+                where = at[start : start + piece.num_rows]
+                start += piece.num_rows
+                kept = where >= 0
+                if not kept.all():
+                    piece, where = piece.filter(pa.array(kept)), where[kept]
+                for name, values in stories.items():
+                    column = values.take(pa.array(where))
+                    piece = piece.set_column(ARTICLE_SCHEMA.get_field_index(name), ARTICLE_SCHEMA.field(name), column)
+                yield piece
 
-    storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces())
+    storage.write_parquet_atomic(ctx.work("deduped.parquet"), pieces(), schema=ARTICLE_SCHEMA)
+
+
+def _dedup_rows(groups: Sequence[Iterable[pa.Table]]) -> tuple[DedupRows, list[int]]:
+    """The rows :func:`~feedmon.dedup.dedup_rows` reads, ``groups`` one after another (history,
+    the day's published rows, the new ones; each given as tables, such as a file's row groups),
+    with the rows of each group. No record and no Python string per row: texts stay in Arrow's
+    buffers (:class:`~feedmon.schema.StringColumn`), keys become codes, the dates epoch seconds
+    straight from the timestamps; feeds, sources and agencies are one object per value. History
+    carries no ``agency`` (not read of it)."""
+    strings = {name: StringColumn() for name in ("article_id", "title", "text", "story_id")}
+    keys: dict[str, list[pa.ChunkedArray]] = {name: [] for name in ("article_id", "url", "guid", "content_hash")}
+    shared_names = ("feed_id", "source", "agency")
+    shared: dict[str, dict[Any, Any]] = {}  # one object per feed, source, agency across the tables
+    lists: dict[str, list[Any]] = {name: [] for name in shared_names}
+    seen, published = array("d"), array("d")
+    counts = []
+    for group in groups:
+        counts.append(0)
+        for piece in group:
+            names = [n for n in DEDUP_FIELDS if n != "agency" or n in piece.column_names]
+            table = checked_columns(piece, names)
+            for name, column in strings.items():
+                column.extend(table.column(name))
+            for name, chunks in keys.items():
+                chunks.append(table.column(name))
+            got = table_columns(table, [n for n in shared_names if n in names], shared)
+            for name in shared_names:
+                lists[name].extend(got.get(name, [None] * table.num_rows))
+            seen.extend(_epoch_seconds(table.column("first_seen_at")))
+            published.extend(_epoch_seconds(table.column("published_at")))
+            counts[-1] += table.num_rows
+    codes = {name: value_codes(keys.pop(name), empty=name == "article_id") for name in list(keys)}
+    rows = DedupRows(
+        article_id=strings["article_id"],
+        id_code=codes["article_id"],
+        feed_id=lists["feed_id"],
+        source=lists["source"],
+        url_code=codes["url"],
+        guid_code=codes["guid"],
+        content_code=codes["content_hash"],
+        title=strings["title"],
+        text=strings["text"],
+        story_id=strings["story_id"],
+        agency=lists["agency"],
+        first_seen=seen,
+        published=published,
+    )
+    return rows, counts
+
+
+def _file_pieces(path: str, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    """A Parquet file (``columns`` of it), :data:`_ROW_GROUP` rows at a time (with its metadata)."""
+    for batch in storage.iter_parquet_batches(path, _ROW_GROUP, columns=columns):
+        yield pa.Table.from_batches([batch])
+
+
+def _epoch_seconds(column: pa.ChunkedArray) -> array[float]:
+    """Seconds since the epoch of a timestamp column (a missing one: ``inf``), as
+    :meth:`datetime.timestamp` gives them (microseconds / 10**6, both exact in a double)."""
+    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).cast(pa.float64())
+    seconds = pc.divide(micros, 1e6).fill_null(math.inf)
+    return array("d", seconds.to_numpy().tobytes())
 
 
 def _tagged_by(metadata: dict[bytes, bytes] | None) -> str | None:
@@ -671,19 +736,28 @@ def tag(
         checkpoint(ctx, "tag:after")
         return {"path": path, "tagged": 0, "conflict_articles": None}
     # Nothing new but stale tags: the published rows are the day's rows.
-    table = article_table(storage.read_parquet(ctx.snapshot_path if _unchanged(info) else deduped_path))
+    source = ctx.snapshot_path if _unchanged(info) else deduped_path
     start = info["existing"] if current and info["existing"] is not None else 0
-    table = _tag_rows(table, start, tagger, ahead.results(tagger.fingerprint) if ahead is not None else None)
+    known = ahead.results(tagger.fingerprint) if ahead is not None else None
     # Every tag stays traceable to the gazetteer that produced it.
-    table = table.replace_schema_metadata(
-        table.schema.metadata
-        | {b"feedmon.gazetteer_version": tagger.version.encode(), TAGGED_BY: tagger.fingerprint.encode()}
-    )
-    storage.write_parquet_atomic(path, table)
-    tagged = table.num_rows - start
+    stamp = {b"feedmon.gazetteer_version": tagger.version.encode(), TAGGED_BY: tagger.fingerprint.encode()}
+    rows = conflicts = 0
+
+    def pieces() -> Iterator[pa.Table]:  # a row group at a time: the day is never whole in memory
+        nonlocal rows, conflicts
+        for piece in _file_pieces(source):
+            table = _tag_rows(article_table(piece), max(start - rows, 0), tagger, known)
+            rows += table.num_rows
+            conflicts += pc.sum(table["is_conflict"]).as_py() or 0
+            yield table.replace_schema_metadata(table.schema.metadata | stamp)
+
+    meta = (storage.read_parquet_schema(source).metadata or {}) | (ARTICLE_SCHEMA.metadata or {}) | stamp
+    schema = ARTICLE_SCHEMA.with_metadata(meta)  # as article_table() lays a piece out, with the stamp
+    storage.write_parquet_atomic(path, pieces(), schema=schema)
+    tagged = rows - min(start, rows)
     storage.write_text_atomic(ctx.work("tag.json"), json.dumps({"rewrite": True, "tagged": tagged}))
     checkpoint(ctx, "tag:after")
-    return {"path": path, "tagged": tagged, "conflict_articles": pc.sum(table["is_conflict"]).as_py() or 0}
+    return {"path": path, "tagged": tagged, "conflict_articles": conflicts}
 
 
 #: What a row's tags depend on, besides the tagger: its id and content hash stand for title and text.
@@ -694,35 +768,45 @@ def _tag_rows(
     table: pa.Table, start: int, tagger: ConflictTagger, known: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
 ) -> pa.Table:
     """``table`` with the tag columns of rows ``start:`` computed (or taken from ``known``, the
-    tags of rows with the same :data:`_TAG_KEY` by the same tagger); the rows before keep theirs."""
-    values: dict[str, list[Any]] = {name: [] for name in TAG_COLUMNS}
+    tags of rows with the same :data:`_TAG_KEY` by the same tagger); the rows before keep theirs.
+    A batch of :data:`_TAG_BATCH` rows at a time: the Python values of a million rows' texts and
+    tags at once cost more memory than the whole table."""
     columns = ("article_id", "title", "text", "dateline", "language", "content_hash")
-    parts = (table.column(c).slice(start).to_pylist() for c in columns)
-    for i, (article_id, title, text, dateline, language, chash) in enumerate(zip(*parts, strict=True), start):
-        if known is not None and (got := known.get((article_id, chash, dateline, language))) is not None:
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in TAG_COLUMNS}
+    for lo in range(start, table.num_rows, _TAG_BATCH):
+        values: dict[str, list[Any]] = {name: [] for name in TAG_COLUMNS}
+        parts = [table.column(c).slice(lo, _TAG_BATCH).to_pylist() for c in columns]
+        for i, (article_id, title, text, dateline, language, chash) in enumerate(zip(*parts, strict=True), lo):
+            if known is not None and (got := known.get((article_id, chash, dateline, language))) is not None:
+                for name, value in zip(TAG_COLUMNS, got, strict=True):
+                    values[name].append(value)
+                continue
+            try:
+                res = tagger.tag(title, text, dateline, language)
+                got = (
+                    res.is_conflict,
+                    res.conflict_score,
+                    list(res.conflict_regions),
+                    list(res.countries),
+                    list(res.conflict_evidence),
+                )
+            except Exception:  # an untaggable article keeps what it had rather than failing the day
+                log.exception("tagging %s failed; left untagged", article_id)
+                got = tuple(table.column(name)[i].as_py() for name in TAG_COLUMNS)
             for name, value in zip(TAG_COLUMNS, got, strict=True):
                 values[name].append(value)
-            continue
-        try:
-            res = tagger.tag(title, text, dateline, language)
-            got = (
-                res.is_conflict,
-                res.conflict_score,
-                list(res.conflict_regions),
-                list(res.countries),
-                list(res.conflict_evidence),
-            )
-        except Exception:  # an untaggable article keeps what it had rather than failing the day
-            log.exception("tagging %s failed; left untagged", article_id)
-            got = tuple(table.column(name)[i].as_py() for name in TAG_COLUMNS)
-        for name, value in zip(TAG_COLUMNS, got, strict=True):
-            values[name].append(value)
+        for name in TAG_COLUMNS:
+            chunks[name].append(pa.array(values[name], type=ARTICLE_SCHEMA.field(name).type))
     for name in TAG_COLUMNS:
         field = ARTICLE_SCHEMA.field(name)
         kept = table.column(name).slice(0, start).chunks
-        column = pa.chunked_array([*kept, pa.array(values[name], type=field.type)], type=field.type)
+        column = pa.chunked_array([*kept, *chunks[name]], type=field.type)
         table = table.set_column(ARTICLE_SCHEMA.get_field_index(name), field, column)
     return table
+
+
+#: Rows tagged per batch by :func:`_tag_rows`.
+_TAG_BATCH = 16_384
 
 
 #: Cleaned rows per chunk sent to the tagging worker.
@@ -812,14 +896,14 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
             log.warning("snapshot of %s changed since dedup; deduplicating and tagging again", ctx.day)
             tagged_path = tag(ctx, dedup(ctx, ctx.work("cleaned.parquet"))["path"])["path"]
         if _rewrites(ctx):
-            table = storage.read_parquet(tagged_path)
-            order = pc.sort_indices(table, [("first_seen_at", "ascending"), ("article_id", "ascending")])
-            # sorted a row group at a time: never a second copy of the whole day in memory
-            pieces = (table.take(order[i : i + _ROW_GROUP]) for i in range(0, max(len(order), 1), _ROW_GROUP))
+            # sorted with at most PUBLISH_PASS_ROWS rows in memory (a day of a million rows is read
+            # in a few passes), a row group at a time
+            by = [("first_seen_at", "ascending"), ("article_id", "ascending")]
+            pieces = storage.sorted_parquet_pieces(tagged_path, by, piece_rows=_ROW_GROUP, pass_rows=PUBLISH_PASS_ROWS)
             snapshot = storage.write_parquet_atomic(ctx.snapshot_path, pieces)
-        else:  # nothing new: the published file stays byte for byte (only its figures are read)
+        else:  # nothing new: the published file stays byte for byte
             snapshot = ctx.snapshot_path
-            table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)
+        table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)  # only its figures are read
         if ctx.replay_into is not None:
             return {"articles": table.num_rows, "snapshot": snapshot}
         checkpoint(ctx, "publish:snapshot")

@@ -6,11 +6,14 @@ is deliberate: bump the version, update README's column tables and ``tests/unit/
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, fields
-from typing import Any
+from typing import Any, overload
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feedmon.models import Article
 
@@ -138,30 +141,103 @@ def table_to_articles(table: pa.Table, only: Sequence[str] | None = None) -> lis
     upgrades older versions (:func:`upgrade_articles`). ``only``: read just these columns (the
     others keep :class:`Article`'s defaults), for readers that need a few, such as dedup's history.
 
-    Converted column by column, a batch of rows at a time (no row dicts); the values of columns
-    with few distinct values (:data:`_SHARED`) are one object per value, and a ``story_id`` equal
-    to the ``article_id`` is that object: a fifth less memory per record than a row-wise copy."""
-    table = upgrade_articles(table)
+    Converted column by column (:func:`table_columns`), a fifth less memory per record than a
+    row-wise copy."""
     names = _ARTICLE_FIELDS if only is None else list(only)
-    expected = pa.schema([ARTICLE_SCHEMA.field(n) for n in names], metadata=ARTICLE_SCHEMA.metadata)
-    check_schema(table.schema, expected)
-    shared: dict[str, dict[Any, Any]] = {name: {} for name in names if name in _SHARED}
-    out: list[Article] = []
-    for batch in table.select(names).to_batches(max_chunksize=_BATCH_ROWS):
-        cols: dict[str, list[Any]] = {}
+    cols = table_columns(table, names)
+    if only is None:  # every field, in the record's order: positional
+        return list(map(Article, *cols.values()))
+    return [Article(**dict(zip(cols, row, strict=True))) for row in zip(*cols.values(), strict=True)]
+
+
+def table_columns(
+    table: pa.Table, names: Sequence[str], shared: dict[str, dict[Any, Any]] | None = None
+) -> dict[str, list[Any]]:
+    """Columns ``names`` of an articles table as Python lists (older versions upgraded, the
+    columns checked), a batch of rows at a time (no row dicts). The values of columns with few
+    distinct values (:data:`_SHARED`) are one object per value (``shared``: across calls), a
+    ``story_id`` equal to the ``article_id`` is that object, and a ``guid`` equal to the ``url`` (a
+    permalink) that one."""
+    table = checked_columns(table, names)
+    shared = {} if shared is None else shared
+    seen_of = {name: shared.setdefault(name, {}) for name in names if name in _SHARED}
+    out: dict[str, list[Any]] = {name: [] for name in names}
+    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
         for name, column in zip(names, batch.columns, strict=True):
             values = column.to_pylist()
-            if name in shared:
-                seen = shared[name]
+            if name in seen_of:
+                seen = seen_of[name]
                 values = [seen.setdefault(v, v) for v in values]
-            cols[name] = values
-        if "story_id" in cols and "article_id" in cols:
-            cols["story_id"] = [a if s == a else s for a, s in zip(cols["article_id"], cols["story_id"], strict=True)]
-        if only is None:  # every field, in the record's order: positional
-            out.extend(map(Article, *cols.values()))
-        else:
-            out.extend(Article(**dict(zip(cols, row, strict=True))) for row in zip(*cols.values(), strict=True))
+            out[name].extend(values)
+    if "story_id" in out and "article_id" in out:
+        out["story_id"] = [a if s == a else s for a, s in zip(out["article_id"], out["story_id"], strict=True)]
     return out
+
+
+def checked_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """Columns ``names`` of an articles table, older versions upgraded (:func:`upgrade_articles`)
+    and the columns checked against :data:`ARTICLE_SCHEMA` (:class:`SchemaError` if not)."""
+    table = upgrade_articles(table)
+    expected = pa.schema([ARTICLE_SCHEMA.field(n) for n in names], metadata=ARTICLE_SCHEMA.metadata)
+    check_schema(table.schema, expected)
+    return table.select(list(names))
+
+
+class StringColumn(Sequence[str]):
+    """A column of strings held as Arrow holds them (one UTF-8 buffer, 64-bit offsets), a row
+    decoded when read: a row costs its bytes and eight more, not a Python string of about fifty
+    bytes plus its text (dedup reads a million rows' titles and texts; a list of them cost 0.4
+    GiB more). Built chunk by chunk (:meth:`extend`), so a caller reading a file a row group at
+    a time never holds the whole column twice. Nulls read as empty strings."""
+
+    __slots__ = ("_data", "_offsets")
+
+    def __init__(self, chunks: Iterable[pa.Array | pa.ChunkedArray] = ()) -> None:
+        self._data = bytearray()
+        self._offsets = array("q", [0])
+        for chunk in chunks:
+            self.extend(chunk)
+
+    def extend(self, chunk: pa.Array | pa.ChunkedArray) -> None:
+        """Append the strings of ``chunk``."""
+        for part in chunk.chunks if isinstance(chunk, pa.ChunkedArray) else [chunk]:
+            if not len(part):
+                continue
+            part = pc.fill_null(part.cast(pa.large_string()), "")
+            _, offsets, data = part.buffers()
+            at = np.frombuffer(offsets, dtype=np.int64, count=len(part) + 1, offset=part.offset * 8)
+            if data is not None:
+                self._data += memoryview(data)[at[0] : at[-1]]
+            self._offsets.frombytes((at[1:] - at[0] + self._offsets[-1]).tobytes())
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        offsets = self._offsets
+        if not 0 <= k < len(offsets) - 1:
+            raise IndexError(k)
+        return self._data[offsets[k] : offsets[k + 1]].decode()
+
+
+def value_codes(chunks: Iterable[pa.Array | pa.ChunkedArray], *, empty: bool = False) -> array[int]:
+    """One code per row of a string column given in chunks: equal strings, equal codes (0 and
+    up); -1 for a null, and for an empty string unless ``empty``. For columns compared only for
+    equality, without a Python string per row."""
+    parts = [c for chunk in chunks for c in (chunk.chunks if isinstance(chunk, pa.ChunkedArray) else [chunk])]
+    column = pa.chunked_array(parts, pa.string())
+    if not empty:
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    codes = pc.index_in(column, value_set=pc.drop_null(pc.unique(column)), skip_nulls=True)
+    return array("q", pc.fill_null(codes, -1).cast(pa.int64()).to_numpy().tobytes())
 
 
 def article_table(table: pa.Table) -> pa.Table:

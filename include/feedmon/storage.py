@@ -310,12 +310,54 @@ def parquet_rows(path: str) -> int:
         return int(pq.ParquetFile(fh).metadata.num_rows)
 
 
-def iter_parquet_batches(path: str, batch_size: int = 2048) -> Iterator[pa.RecordBatch]:
-    """The rows of one Parquet file, ``batch_size`` at a time (decoded batch by batch)."""
+def iter_parquet_batches(
+    path: str, batch_size: int = 2048, columns: Sequence[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The rows of one Parquet file, ``batch_size`` at a time (decoded batch by batch); only
+    ``columns`` when given."""
     import pyarrow.parquet as pq
 
     with _parquet_input(path) as fh:
-        yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+        yield from pq.ParquetFile(fh).iter_batches(
+            batch_size=batch_size, columns=None if columns is None else list(columns)
+        )
+
+
+def sorted_parquet_pieces(
+    path: str, sort_keys: Sequence[tuple[str, str]], *, piece_rows: int, pass_rows: int
+) -> Iterator[pa.Table]:
+    """The rows of one Parquet file sorted by ``sort_keys`` (``pyarrow.compute.sort_indices``'
+    keys), ``piece_rows`` at a time, holding at most about ``pass_rows`` rows: only the key
+    columns are read whole, then the file once per ``pass_rows`` rows of output (one pass for
+    a file of up to ``pass_rows`` rows), keeping the rows that land there. The pieces are what
+    ``table.take(order)`` of the whole table would give, sliced ``piece_rows`` at a time."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = read_parquet(path, columns=[name for name, _ in sort_keys])
+    n = keys.num_rows
+    rank = np.empty(n, dtype=np.int64)  # file row -> output position
+    rank[pc.sort_indices(keys, sort_keys=list(sort_keys)).to_numpy()] = np.arange(n)
+    del keys
+    step = max(pass_rows // piece_rows, 1) * piece_rows  # passes end on piece boundaries
+    for lo in range(0, max(n, 1), step):
+        parts, where, start = [], [], 0
+        for batch in iter_parquet_batches(path, piece_rows):
+            r = rank[start : start + batch.num_rows]
+            start += batch.num_rows
+            inside = (r >= lo) & (r < lo + step)
+            if inside.any():
+                parts.append(pa.Table.from_batches([batch]).filter(pa.array(inside)))
+                where.append(r[inside] - lo)
+        if not parts:  # an empty file: one empty piece, with its schema
+            yield read_parquet(path).slice(0, 0)
+            return
+        rows = pa.concat_tables(parts)
+        at = np.empty(rows.num_rows, dtype=np.int64)  # output position -> row of ``rows``
+        at[np.concatenate(where)] = np.arange(rows.num_rows)
+        for i in range(0, rows.num_rows, piece_rows):
+            yield rows.take(pa.array(at[i : i + piece_rows]))
 
 
 def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:

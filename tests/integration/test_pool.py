@@ -24,6 +24,7 @@ import pytest
 from feedmon import dedup, pipeline
 from feedmon.config import Settings
 from feedmon.demo import serve_directory
+from feedmon.models import TagResult
 from feedmon.pipeline import RunContext
 from feedmon.pool import WorkerCrashed, map_chunks
 from tests.fixtures.factories import SpyTagger, ag_copies_batch, make_article
@@ -374,3 +375,21 @@ def test_a_chunk_that_yields_no_article_cleans_to_an_empty_table(archived: tuple
     for entries in (empty, blank):
         table, observed, failed = pipeline._clean_chunk(context, entries)
         assert table.num_rows == 0 and table.schema.equals(ARTICLE_SCHEMA) and not observed and failed == 0
+
+
+def test_the_tag_stage_tags_a_batch_at_a_time_with_the_same_table(
+    archived: tuple[Settings, RunContext], monkeypatch: pytest.MonkeyPatch
+):
+    # the Python values of a million rows' texts and tags at once cost more memory than the table
+    class EveryThird(SpyTagger):  # tags of every kind, lists included, in a pattern of rows
+        def tag(self, title: str, text: str, dateline: str | None = None, language: str | None = None) -> TagResult:
+            res = super().tag(title, text, dateline, language)
+            return TagResult(True, 0.5, ["Region"], ["XX"], [title[:12]]) if self.calls % 3 == 0 else res
+
+    _, ctx = archived
+    deduped = pipeline.dedup(ctx, pipeline.clean(ctx, pipeline.parse(ctx)["path"])["path"])["path"]
+    whole = pq.read_table(pipeline.tag(ctx, deduped, EveryThird())["path"])
+    monkeypatch.setattr(pipeline, "_TAG_BATCH", 7)
+    batched = pq.read_table(pipeline.tag(ctx, deduped, EveryThird())["path"])
+    assert whole.num_rows > 3 * 7 and sum(whole.column("is_conflict").to_pylist()) == whole.num_rows // 3
+    assert batched.equals(whole, check_metadata=True)

@@ -1,6 +1,6 @@
 """The canonical copy of a story, one rule per test, so removing any one rule fails a test here.
 
-Among the copies of one story dedup names one canonical (``dedup._canonical_key``):
+Among the copies of one story dedup names one canonical (``dedup._canonical``):
 
 1. a copy crediting a named agency beats one credited only as "agency copy", which beats an
    uncredited copy, whatever their dates;

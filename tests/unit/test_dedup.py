@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -15,9 +16,13 @@ import pytest
 from feedmon import textsig
 from feedmon.clean import clean_article
 from feedmon.dedup import (
+    DEDUP_FIELDS,
+    HISTORY_FIELDS,
+    DedupRows,
     SameStory,
     cluster_texts,
     content_hash,
+    dedup_rows,
     deduplicate,
     make_article_id,
 )
@@ -687,3 +692,56 @@ def test_history_needs_only_the_history_fields() -> None:
     ]
     assert full.exact_duplicates == 2 and len(full.articles) == 1
     assert full.articles[0].story_id == past[0].story_id, "the copy joins yesterday's story"
+
+
+# ---------------------------------------------------------------- columns, not records
+def _day_of_three_kinds() -> tuple[list[Article], list[Article], list[Article]]:
+    """History (read as the pipeline reads it: no agency), the day's published rows, new rows;
+    dates with microseconds, naive and missing ones among them."""
+    yesterday = [
+        art("https://agency.example/1", "Putin hosts talks", STORY, agency="AP", seen=T0 - timedelta(days=1)),
+        art("https://d.example/0", "Carmakers rally", OTHER, feed="d", seen=T0 - timedelta(hours=20, microseconds=7)),
+    ]
+    deduplicate(yesterday, [], [])
+    for a in yesterday:
+        a.agency = None
+    published = [art("https://f.example/1", "Floods", THIRD, feed="f", published=T0 - timedelta(microseconds=1))]
+    deduplicate(published, [], yesterday)
+    new = _fresh(3)
+    new[0].published_at = (T0 + timedelta(minutes=3, microseconds=999_999)).replace(tzinfo=None)
+    new[1].first_seen_at = T0 + timedelta(seconds=1, microseconds=1)
+    return yesterday, published, new
+
+
+def test_dedup_rows_from_tables_are_the_records_columns_and_give_the_same_day() -> None:
+    from feedmon.pipeline import _dedup_rows
+    from feedmon.schema import articles_to_table
+
+    history, published, new = _day_of_three_kinds()
+    tables = [
+        articles_to_table(history).select(list(HISTORY_FIELDS)),
+        articles_to_table(published).select(list(DEDUP_FIELDS)),
+        articles_to_table(new).select(list(DEDUP_FIELDS)),
+    ]
+    from_tables, counts = _dedup_rows(
+        [[tables[0]], [tables[1].slice(0, 0), tables[1]], [tables[2].slice(0, 3), tables[2].slice(3)]]
+    )
+    assert counts == [2, 1, 7]
+    from_records = DedupRows.of([*history, *published, *new])
+    assert len(from_tables) == 2 + 1 + 7
+    for name in [f.name for f in dataclasses.fields(DedupRows)]:
+        assert list(getattr(from_tables, name)) == list(getattr(from_records, name)), name
+    assert math.inf in from_tables.published and from_tables.first_seen[0] < from_tables.first_seen[-1]
+
+    day = dedup_rows(from_tables, 2, 1)
+    res = deduplicate(new, published, history)
+    rows = [*history, *published, *new]
+    assert [rows[k] for k in day.rows] == res.articles
+    assert day.story_id == [a.story_id for a in res.articles]
+    assert day.is_canonical == [a.is_canonical for a in res.articles]
+    assert day.duplicate_of == [a.duplicate_of for a in res.articles]
+    assert day.source_count == [a.source_count for a in res.articles]
+    assert {rows[k].article_id for k in day.new} == res.new_ids
+    assert (day.exact_duplicates, day.stories) == (res.exact_duplicates, res.stories) == (3, 3)
+    # not vacuous: new copies joined both of yesterday's stories
+    assert day.story_id.count(history[0].story_id) == 3 and history[1].story_id in day.story_id

@@ -12,12 +12,14 @@ from feedmon.schema import (
     FEED_HEALTH_SCHEMA,
     TS,
     SchemaError,
+    StringColumn,
     article_columns_to_table,
     articles_to_table,
     check_schema,
     rows_to_table,
     table_to_articles,
     upgrade_feed_health,
+    value_codes,
 )
 
 PINNED_ARTICLE_COLUMNS = {
@@ -163,3 +165,20 @@ def test_only_some_fields_are_read_when_asked():
     assert art.article_id == _article().article_id and art.link == "" and art.conflict_evidence == []
     with pytest.raises(SchemaError, match="lacks columns"):
         table_to_articles(articles_to_table([_article()]).drop_columns(["title"]), only=["article_id", "title"])
+
+
+def test_a_string_column_reads_back_what_arrow_holds_across_chunks() -> None:
+    chunks = [pa.array(["a", "", "héllo – 東京", None]), pa.chunked_array([pa.array(["x", "yz", "w"]).slice(1, 1)])]
+    column = StringColumn(chunks)
+    assert list(column) == ["a", "", "héllo – 東京", "", "yz"]  # a null reads as ""
+    assert (len(column), column[-1], column[1:3]) == (5, "yz", ["", "héllo – 東京"])
+    with pytest.raises(IndexError):
+        column[5]
+    assert list(StringColumn([])) == [] and list(StringColumn([pa.array([], pa.string())])) == []
+
+
+def test_value_codes_are_equal_for_equal_strings_across_chunks_and_minus_one_for_none() -> None:
+    chunks = [pa.array(["u", "", None, "v"]), pa.chunked_array([pa.array(["v", "u", ""])])]
+    assert list(value_codes(chunks)) == [0, -1, -1, 1, 1, 0, -1]
+    assert list(value_codes(chunks, empty=True)) == [0, 1, -1, 2, 2, 0, 1]
+    assert list(value_codes([])) == []

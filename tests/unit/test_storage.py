@@ -1,7 +1,10 @@
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from feedmon import storage
@@ -71,3 +74,23 @@ def test_last_modified_of_a_file_and_of_a_folders_newest_file(tmp_path: Path, ro
     assert file_time is not None and folder_time is not None
     assert before <= file_time <= datetime.now(UTC) + timedelta(seconds=5) and folder_time >= file_time
     assert storage.last_modified(storage.join(base, "nothing-here")) is None
+
+
+def test_sorted_parquet_pieces_sort_the_file_in_passes_as_a_take_of_the_whole_would(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    n = 103
+    keys = {"t": [rng.randrange(10) for _ in range(n)], "id": [f"{rng.random():.6f}" for _ in range(n)]}
+    table = pa.table({**keys, "v": list(range(n))}).replace_schema_metadata({"k": "v"})
+    path = tmp_path / "day.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    by = [("t", "ascending"), ("id", "descending")]
+    whole = table.take(pc.sort_indices(table, sort_keys=by))
+    for pass_rows in (1000, 20, 7, 1):  # one pass, several, one piece a pass
+        pieces = list(storage.sorted_parquet_pieces(str(path), by, piece_rows=7, pass_rows=pass_rows))
+        assert [p.num_rows for p in pieces] == [7] * 14 + [5]
+        got = pa.concat_tables(pieces)
+        assert got.equals(whole) and got.schema.metadata == {b"k": b"v"}
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(table.slice(0, 0), empty)
+    (piece,) = storage.sorted_parquet_pieces(str(empty), by, piece_rows=7, pass_rows=20)
+    assert piece.num_rows == 0 and piece.schema.equals(table.schema)
