@@ -407,7 +407,7 @@ class StoryIndex:
         self._sets = _RowCache(lambda k: sigs.shingle_set(~k, strip_boilerplate=True) if k < 0 else sigs.shingle_set(k))
         self._events = _RowCache(sigs.event_set)
         self._mine: tuple[int, frozenset[int]] = (-1, frozenset())  # of the row being matched
-        self._root: dict[int, int] = {}  # story -> its first row
+        self._root: list[int] = []  # story -> its first row (-1: none yet)
         self._screen: AnchorScreen | None = None  # built when a row first matches nothing
         self._screened: _Screened | None = None  # the screen's answers computed by worker processes
         self.screened_rows = 0
@@ -501,7 +501,11 @@ class StoryIndex:
     def assign(self, i: int, story: int) -> None:
         """Put row ``i`` into an already known story (e.g. from history)."""
         self.story[i] = story
-        self._root.setdefault(story, i)
+        root = self._root
+        if story >= len(root):
+            root.extend([-1] * (story + 1 - len(root)))
+        if root[story] < 0:
+            root[story] = i
         if story >= self.n_stories:
             self.n_stories = story + 1
 

@@ -106,21 +106,25 @@ def summarize(
     """The figures a person wants after a run (printed by the CLI, returned through XCom, reported).
 
     ``articles`` are the day's rows, as records or as a snapshot table (:data:`SUMMARY_COLUMNS` suffice)."""
+    conflict_rows: list[tuple[str, list[str]]]
     if isinstance(articles, Sequence):
-        rows: list[tuple[str, bool, list[str]]] = [(a.story_id, a.is_conflict, a.conflict_regions) for a in articles]
-    else:
-        rows = list(zip(*(articles.column(c).to_pylist() for c in SUMMARY_COLUMNS), strict=True))
-    stories = {story for story, _, _ in rows}
+        n_rows, n_stories = len(articles), len({a.story_id for a in articles})
+        conflict_rows = [(a.story_id, a.conflict_regions) for a in articles if a.is_conflict]
+    else:  # counted in Arrow: only the conflict rows become Python values (a day may hold millions)
+        import pyarrow.compute as pc  # deferred like read_snapshot's
+
+        n_rows, n_stories = articles.num_rows, pc.count_distinct(articles.column("story_id")).as_py()
+        hit = articles.filter(articles.column("is_conflict"))
+        conflict_rows = list(zip(*(hit.column(c).to_pylist() for c in ("story_id", "conflict_regions")), strict=True))
     regions: Counter[str] = Counter()
     seen_story_region: set[tuple[str, str]] = set()
     conflict_stories: set[str] = set()
-    for story, is_conflict, conflict_regions in rows:
-        if is_conflict:
-            conflict_stories.add(story)
-            for region in conflict_regions:
-                if (story, region) not in seen_story_region:
-                    seen_story_region.add((story, region))
-                    regions[region] += 1
+    for story, conflict_regions in conflict_rows:
+        conflict_stories.add(story)
+        for region in conflict_regions:
+            if (story, region) not in seen_story_region:
+                seen_story_region.add((story, region))
+                regions[region] += 1
     return {
         "date": day.isoformat(),
         "run_id": run_id,
@@ -129,9 +133,9 @@ def summarize(
         "feeds_failed": len(failed),
         "failed_feeds": list(failed),
         "new_articles": sum(r["new_articles"] for r in health_rows),
-        "articles": len(rows),
-        "stories": len(stories),
-        "copies_folded": len(rows) - len(stories),
+        "articles": n_rows,
+        "stories": n_stories,
+        "copies_folded": n_rows - n_stories,
         "conflict_stories": len(conflict_stories),
         "conflict_stories_by_region": dict(sorted(regions.items(), key=lambda kv: (-kv[1], kv[0]))),
         "snapshot": snapshot,

@@ -47,7 +47,15 @@ import pyarrow.compute as pc
 from feedmon import archive, storage
 from feedmon.clean import BoilerplateModel, BoilerplateSettings, CleanRules, clean_article, plain_title
 from feedmon.config import Settings, fault_hooks_from_env
-from feedmon.dedup import DEDUP_FIELDS, HISTORY_FIELDS, STORY_FIELDS, DayStories, DedupRows, dedup_rows
+from feedmon.dedup import (
+    DEDUP_FIELDS,
+    HISTORY_FIELDS,
+    SCREEN_MAX_ROWS,
+    STORY_FIELDS,
+    DayStories,
+    DedupRows,
+    dedup_rows,
+)
 from feedmon.feeds import load_feeds
 from feedmon.fetch import commit_fetch_state, fetch_feeds, plan_batches
 from feedmon.ids import content_hash, make_article_id, run_key
@@ -55,7 +63,7 @@ from feedmon.language import resolve_language
 from feedmon.models import FeedConfig, FetchResult, RawEntry
 from feedmon.outputs import SUMMARY_COLUMNS, snapshot_version, summarize
 from feedmon.parse import parse_feed
-from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks
+from feedmon.pool import CHUNKS_PER_WORKER, balanced_chunks, map_chunks, stop_fork_server
 from feedmon.schema import (
     ARTICLE_SCHEMA,
     FEED_HEALTH_SCHEMA,
@@ -901,6 +909,7 @@ def publish(ctx: RunContext, tagged_path: str, recovered: Sequence[dict[str, Any
             by = [("first_seen_at", "ascending"), ("article_id", "ascending")]
             pieces = storage.sorted_parquet_pieces(tagged_path, by, piece_rows=_ROW_GROUP, pass_rows=PUBLISH_PASS_ROWS)
             snapshot = storage.write_parquet_atomic(ctx.snapshot_path, pieces)
+            release_memory()
         else:  # nothing new: the published file stays byte for byte
             snapshot = ctx.snapshot_path
         table = storage.read_parquet(snapshot, columns=SUMMARY_COLUMNS)  # only its figures are read
@@ -1293,6 +1302,8 @@ def process(
         beside = ahead  # it tagged each feed as it came back cleaned, and clean took those rows
     elif ahead is not None and settings.workers > 1 and large:
         beside = TagAhead(ctx, cleaned["path"])
+    if cleaned["articles"] > max(TAG_AHEAD_MAX_ROWS, SCREEN_MAX_ROWS):
+        stop_fork_server()  # no pool after clean on a run this large: its ~100 MB go before dedup's peak
     try:
         deduped = dedup(ctx, cleaned["path"])
         progress(f"dedup: {deduped['new_articles']} new, {deduped['exact_duplicates']} exact duplicates")

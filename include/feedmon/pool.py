@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -127,3 +128,13 @@ def map_chunks(
         finally:
             for future in pending:
                 future.cancel()
+
+
+def stop_fork_server() -> None:
+    """Stop the fork server worker processes start from, once a run's last pool is done: it holds
+    the modules the workers need (about 100 MB). A later pool starts a new one. Uses the standard
+    library's own stop (``multiprocessing.forkserver``'s, private: nothing happens without it)."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        stop()

@@ -358,6 +358,8 @@ def sorted_parquet_pieces(
         at[np.concatenate(where)] = np.arange(rows.num_rows)
         for i in range(0, rows.num_rows, piece_rows):
             yield rows.take(pa.array(at[i : i + piece_rows]))
+        del rows, parts
+        pa.default_memory_pool().release_unused()  # each pass's rows, not the sum of them
 
 
 def read_parquet(path: str, columns: Sequence[str] | None = None) -> pa.Table:

@@ -10,8 +10,10 @@ one feed lists the same items every day (the model counted them on day 1: not ag
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import multiprocessing.forkserver
 import os
 import shutil
 import signal
@@ -26,7 +28,7 @@ from feedmon.config import Settings
 from feedmon.demo import serve_directory
 from feedmon.models import TagResult
 from feedmon.pipeline import RunContext
-from feedmon.pool import WorkerCrashed, map_chunks
+from feedmon.pool import WorkerCrashed, map_chunks, stop_fork_server
 from tests.fixtures.factories import SpyTagger, ag_copies_batch, make_article
 
 DAY1 = date(2026, 11, 27)
@@ -247,6 +249,30 @@ def test_map_chunks_in_worker_processes_yields_in_chunk_order():
     got = list(map_chunks(_square_or_die, 1000, chunks, workers=2))
     assert got == [[1000 + x * x for x in chunk] for chunk in chunks]
     assert got == list(map_chunks(_square_or_die, 1000, chunks, workers=1))
+
+
+def test_the_fork_server_stops_and_a_later_pool_starts_another():
+    # a large run stops it after its last pool: the ~100 MB it holds are not kept through dedup
+    chunks = [[1], [2], [3]]
+    assert list(map_chunks(_square_or_die, 0, chunks, workers=2)) == [[1], [4], [9]]
+    server = multiprocessing.forkserver._forkserver
+    pid = server._forkserver_pid
+    assert pid is not None and _alive(pid)
+    stop_fork_server()
+    assert server._forkserver_pid is None and not _alive(pid)
+    stop_fork_server()  # no server: nothing to do
+    assert list(map_chunks(_square_or_die, 0, chunks, workers=2)) == [[1], [4], [9]]
+    assert server._forkserver_pid not in (None, pid)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it exited (it is our child)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_worker_that_dies_fails_the_stage_loudly():
