@@ -1046,16 +1046,20 @@ def dedup_rows(
     # ---- near duplicates: stories
     pool = [*past, *today, *new]
     title, text, ids = rows.title, rows.text, rows.article_id
+    screened = workers > 1 and len(pool) <= SCREEN_MAX_ROWS and not multiprocessing.current_process().daemon
+    # the screen's workers get the texts as a list: the clustering reads that list too (each text
+    # read from the rows once); else they are read from the rows when needed
+    texts = [(title[k], text[k]) for k in pool] if screened else None
     index = StoryIndex(
-        ((title[k], text[k]) for k in pool),
-        text_of=lambda i: (title[pool[i]], text[pool[i]]),
+        texts if texts is not None else ((title[k], text[k]) for k in pool),
+        text_of=texts.__getitem__ if texts is not None else lambda i: (title[pool[i]], text[pool[i]]),
         params=params,
         rule=rule,
         times=array("d", (rows.time(k) for k in pool)),
     )
     n_old = len(past) + len(today)
-    if workers > 1 and len(pool) <= SCREEN_MAX_ROWS and not multiprocessing.current_process().daemon:
-        index.screen_ahead(range(n_old, len(pool)), [(title[k], text[k]) for k in pool], workers)
+    if texts is not None:
+        index.screen_ahead(range(n_old, len(pool)), texts, workers)
     story_ids: list[str] = []
     story_num: dict[str, int] = {}  # of the stories of rows in a story already
     for i, k in enumerate(pool[:n_old]):

@@ -327,14 +327,20 @@ def sorted_parquet_pieces(
     path: str, sort_keys: Sequence[tuple[str, str]], *, piece_rows: int, pass_rows: int
 ) -> Iterator[pa.Table]:
     """The rows of one Parquet file sorted by ``sort_keys`` (``pyarrow.compute.sort_indices``'
-    keys), ``piece_rows`` at a time, holding at most about ``pass_rows`` rows: only the key
-    columns are read whole, then the file once per ``pass_rows`` rows of output (one pass for
-    a file of up to ``pass_rows`` rows), keeping the rows that land there. The pieces are what
-    ``table.take(order)`` of the whole table would give, sliced ``piece_rows`` at a time."""
+    keys), ``piece_rows`` at a time, holding at most about ``pass_rows`` rows: a file of up to
+    ``pass_rows`` rows is read whole, once; a larger one has only its key columns read whole,
+    then the file once per ``pass_rows`` rows of output, keeping the rows that land there. The
+    pieces are what ``table.take(order)`` of the whole table would give, ``piece_rows`` at a time."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if parquet_rows(path) <= pass_rows:  # one pass: the whole table at once, sorted as it is
+        table = read_parquet(path)
+        order = pc.sort_indices(table, sort_keys=list(sort_keys))
+        for i in range(0, max(table.num_rows, 1), piece_rows):
+            yield table.take(order[i : i + piece_rows])
+        return
     keys = read_parquet(path, columns=[name for name, _ in sort_keys])
     n = keys.num_rows
     rank = np.empty(n, dtype=np.int64)  # file row -> output position
