@@ -307,19 +307,24 @@ def _codes(values: Iterable[str | None], *, empty: bool = False) -> array[int]:
 @dataclass
 class DayStories:
     """Outcome of :func:`dedup_rows`: the day's rows (``rows``: positions in the rows given, the
-    ones published already first, then the new ones, in processing order) with their story
-    fields, one list per field (:data:`STORY_FIELDS`), in the order of ``rows``."""
+    ``published`` ones first, then the new ones, in processing order) with their story fields,
+    one list per field (:data:`STORY_FIELDS`), in the order of ``rows``."""
 
     rows: list[int]
+    published: int  # the first rows of ``rows``: the day's rows published already
     story_id: list[str]
     is_canonical: list[bool]
     duplicate_of: list[str | None]
     source_count: list[int]
-    new: list[int]
     exact_duplicates: int
     new_per_feed: dict[str, int]
     broken_guid_feeds: set[str]
     stories: int
+
+    @property
+    def new(self) -> list[int]:
+        """The rows the run adds (positions in the rows given)."""
+        return self.rows[self.published :]
 
 
 def _epoch(value: datetime | None) -> float:
@@ -982,9 +987,9 @@ def deduplicate(
         workers=workers,
     )
     articles = [arts[k] for k in day.rows]
-    fields = zip(day.story_id, day.is_canonical, day.duplicate_of, day.source_count, strict=True)
-    for art, (story_id, canonical, duplicate_of, sources) in zip(articles, fields, strict=True):
-        art.story_id, art.is_canonical, art.duplicate_of, art.source_count = story_id, canonical, duplicate_of, sources
+    for name in STORY_FIELDS:
+        for art, value in zip(articles, getattr(day, name), strict=True):
+            setattr(art, name, value)
     return DedupResult(
         articles=articles,
         new_ids={arts[k].article_id for k in day.new},
@@ -1111,11 +1116,11 @@ def dedup_rows(
         new_per_feed[feed] = new_per_feed.get(feed, 0) + 1
     return DayStories(
         rows=day,
+        published=len(today),
         story_id=story_of,
         is_canonical=canonical,
         duplicate_of=duplicate_of,
         source_count=source_count,
-        new=new,
         exact_duplicates=dropped,
         new_per_feed=new_per_feed,
         broken_guid_feeds=broken,

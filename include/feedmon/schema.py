@@ -155,9 +155,8 @@ def table_columns(
 ) -> dict[str, list[Any]]:
     """Columns ``names`` of an articles table as Python lists (older versions upgraded, the
     columns checked), a batch of rows at a time (no row dicts). The values of columns with few
-    distinct values (:data:`_SHARED`) are one object per value (``shared``: across calls), a
-    ``story_id`` equal to the ``article_id`` is that object, and a ``guid`` equal to the ``url`` (a
-    permalink) that one."""
+    distinct values (:data:`_SHARED`) are one object per value (``shared``: across calls), and a
+    ``story_id`` equal to the ``article_id`` is that object."""
     table = checked_columns(table, names)
     shared = {} if shared is None else shared
     seen_of = {name: shared.setdefault(name, {}) for name in names if name in _SHARED}
@@ -200,7 +199,7 @@ class StringColumn(Sequence[str]):
 
     def extend(self, chunk: pa.Array | pa.ChunkedArray) -> None:
         """Append the strings of ``chunk``."""
-        for part in chunk.chunks if isinstance(chunk, pa.ChunkedArray) else [chunk]:
+        for part in _arrays([chunk]):
             if not len(part):
                 continue
             part = pc.fill_null(part.cast(pa.large_string()), "")
@@ -228,12 +227,16 @@ class StringColumn(Sequence[str]):
         return self._data[offsets[k] : offsets[k + 1]].decode()
 
 
+def _arrays(chunks: Iterable[pa.Array | pa.ChunkedArray]) -> list[pa.Array]:
+    """The arrays of ``chunks``, chunked ones taken apart."""
+    return [a for chunk in chunks for a in (chunk.chunks if isinstance(chunk, pa.ChunkedArray) else [chunk])]
+
+
 def value_codes(chunks: Iterable[pa.Array | pa.ChunkedArray], *, empty: bool = False) -> array[int]:
     """One code per row of a string column given in chunks: equal strings, equal codes (0 and
     up); -1 for a null, and for an empty string unless ``empty``. For columns compared only for
     equality, without a Python string per row."""
-    parts = [c for chunk in chunks for c in (chunk.chunks if isinstance(chunk, pa.ChunkedArray) else [chunk])]
-    column = pa.chunked_array(parts, pa.string())
+    column = pa.chunked_array(_arrays(chunks), pa.string())
     if not empty:
         column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
     codes = pc.index_in(column, value_set=pc.drop_null(pc.unique(column)), skip_nulls=True)

@@ -347,7 +347,7 @@ def sorted_parquet_pieces(
     rank[pc.sort_indices(keys, sort_keys=list(sort_keys)).to_numpy()] = np.arange(n)
     del keys
     step = max(pass_rows // piece_rows, 1) * piece_rows  # passes end on piece boundaries
-    for lo in range(0, max(n, 1), step):
+    for lo in range(0, n, step):
         parts, where, start = [], [], 0
         for batch in iter_parquet_batches(path, piece_rows):
             r = rank[start : start + batch.num_rows]
@@ -356,9 +356,6 @@ def sorted_parquet_pieces(
             if inside.any():
                 parts.append(pa.Table.from_batches([batch]).filter(pa.array(inside)))
                 where.append(r[inside] - lo)
-        if not parts:  # an empty file: one empty piece, with its schema
-            yield read_parquet(path).slice(0, 0)
-            return
         rows = pa.concat_tables(parts)
         at = np.empty(rows.num_rows, dtype=np.int64)  # output position -> row of ``rows``
         at[np.concatenate(where)] = np.arange(rows.num_rows)
